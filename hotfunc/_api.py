@@ -1,0 +1,127 @@
+"""Start and stop the watcher, reload on demand, subscribe to reloads."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from . import _registry
+from ._reload import notify, reload_source
+from ._registry import ReloadCallback, ReloadEvent, SourceFile, lock, registry, settings
+
+logger = logging.getLogger("hotfunc")
+
+
+def start(*, polling: bool | None = None, interval: float = 0.5) -> None:
+    """Start watching every file that holds a hot function.
+
+    Idempotent: a second call does nothing.  One observer watches each
+    directory once, however many files and functions it holds; files
+    registered later are added as they appear.
+
+    Args:
+        polling: poll file stat results instead of using OS notifications
+            (inotify).  Needed where notifications never arrive: Docker
+            Desktop and VirtualBox shared folders, WSL2 ``/mnt`` paths,
+            network mounts.  Defaults to the ``HOTFUNC_POLLING`` variable.
+        interval: seconds between polls when polling.
+
+    Raises:
+        ValueError: ``interval`` is not positive.
+    """
+    if interval <= 0:
+        msg = f"interval must be greater than 0 to avoid spinning, not {interval!r}"
+        raise ValueError(msg)
+    if settings.disabled:
+        logger.info("hotfunc: HOTFUNC_DISABLE is set; not watching any file")
+        return
+    with lock:
+        if _registry.watcher is not None:
+            return
+        from ._watcher import FileWatcher  # watchdog loads only now
+
+        watcher = FileWatcher(polling=settings.polling if polling is None else polling,
+                              interval=interval)
+        watcher.start(registry.paths())
+        _registry.watcher = watcher
+
+
+def stop(timeout: float = 1.0) -> None:
+    """Stop the watcher and wait for its threads, ``timeout`` seconds at most.
+
+    Functions keep the code they have; ``start()`` may be called again.
+    """
+    with lock:
+        watcher, _registry.watcher = _registry.watcher, None
+    if watcher is not None:
+        watcher.stop(timeout)
+
+
+def is_running() -> bool:
+    """Whether the watcher is running in this process."""
+    return _registry.watcher is not None
+
+
+def reload(target: object = None) -> list[ReloadEvent]:
+    """Re-read files now, without waiting for the watcher.
+
+    Args:
+        target: a path, a hot function (or anything wrapping one), or None for
+            every registered file.
+
+    Returns:
+        One event per entry that was swapped, failed, or recovered from an
+        earlier failure; empty when nothing changed.
+
+    Raises:
+        KeyError: ``target`` is a function hotfunc does not know.
+    """
+    sources: list[SourceFile]
+    if target is None:
+        sources = registry.sources()
+    elif isinstance(target, (str, os.PathLike)):
+        sources = registry.sources_at(os.fspath(Path(target).resolve()))
+    else:
+        sources = [registry[target].source]
+    events: list[ReloadEvent] = []
+    for source in sources:
+        events.extend(reload_source(source))
+    notify(events)
+    return events
+
+
+def on_reload(callback: ReloadCallback) -> ReloadCallback:
+    """Call ``callback(event)`` after each swap or failed reload.
+
+    Returns the callback, so this works as a decorator.  A callback that
+    raises is logged and does not stop the others.
+    """
+    if not callable(callback):
+        msg = f"on_reload() takes a callable, not {callback!r}"
+        raise TypeError(msg)
+    with lock:
+        _registry.callbacks.append(callback)
+    return callback
+
+
+def status() -> str:
+    """The registry as the table its repr shows."""
+    return repr(registry)
+
+
+def _restart_in_child() -> None:
+    # A forked child has copies of the watcher objects but none of their
+    # threads; a lock another thread held at fork time would stay held forever.
+    _registry.lock._at_fork_reinit()  # type: ignore[attr-defined]
+    old = _registry.watcher
+    if old is None:
+        return
+    _registry.watcher = None
+    try:
+        start(polling=getattr(old, "polling", None), interval=getattr(old, "interval", 0.5))
+    except Exception:  # a child must come up even when its watcher cannot
+        logger.exception("hotfunc: cannot start the watcher in forked child %d", os.getpid())
+
+
+os.register_at_fork(after_in_child=_restart_in_child)

@@ -1,0 +1,101 @@
+"""The ``@hot`` decorator."""
+
+from __future__ import annotations
+
+import logging
+from types import FunctionType
+from typing import TypeVar
+
+from ._registry import registry, settings
+
+logger = logging.getLogger("hotfunc")
+
+_T = TypeVar("_T")
+
+# Attributes through which decorators expose the function they wrap.
+_WRAPPED = ("__wrapped__", "__func__", "func")
+
+
+def hot(obj: _T) -> _T:
+    """Mark a function, or every function of a class, as hot; return it unchanged.
+
+    From ``hotfunc.start()`` on, saving the file makes the next call run the new
+    code.  ``hot(f) is f``: there is no wrapper and no cost per call.
+
+    Accepts plain, async and generator functions; ``staticmethod``,
+    ``classmethod`` and ``property`` objects in either order with ``@hot``;
+    decorators made with ``functools.wraps`` (the wrapped function is followed
+    through ``__wrapped__``); and classes, whose body's functions all become hot.
+
+    Raises:
+        TypeError: ``obj`` is neither a function nor a class.
+    """
+    if settings.disabled:
+        return obj
+    if isinstance(obj, FunctionType) and not hasattr(obj, "__wrapped__"):
+        _register(obj)
+    elif isinstance(obj, type):
+        _register_class(obj)
+    elif not _register_wrapped(obj):
+        msg = (
+            f"hot() takes a function or a class, not {obj!r} "
+            f"(a {type(obj).__name__}); it needs Python source to reload"
+        )
+        raise TypeError(msg)
+    return obj
+
+
+def _register(func: FunctionType, caches: tuple[object, ...] = ()) -> None:
+    entry, created = registry.add(func, caches)
+    if created:
+        if entry.error is not None:
+            logger.warning("hotfunc: %s registered but cannot be reloaded: %s", entry.name, entry.error)
+    elif entry.version:
+        from ._reload import catch_up
+
+        catch_up(entry, func)
+
+
+def _innermost(obj: object) -> tuple[FunctionType | None, tuple[object, ...]]:
+    """Follow wrappers to the function with the source; collect lru caches on the way."""
+    caches: list[object] = []
+    for _ in range(100):
+        if isinstance(obj, FunctionType) and not hasattr(obj, "__wrapped__"):
+            return obj, tuple(caches)
+        if hasattr(obj, "cache_clear"):
+            caches.append(obj)
+        obj = next((getattr(obj, a) for a in _WRAPPED if hasattr(obj, a)), None)
+        if obj is None:
+            break
+    return None, ()
+
+
+def _accessors(obj: object) -> list[object]:
+    if isinstance(obj, property):
+        return [f for f in (obj.fget, obj.fset, obj.fdel) if f is not None]
+    return [obj]
+
+
+def _register_wrapped(obj: object) -> bool:
+    """Register the function(s) behind ``obj``; return whether there were any."""
+    found = [_innermost(target) for target in _accessors(obj)]
+    if not found or any(func is None for func, _ in found):
+        return False
+    for func, caches in found:
+        assert func is not None
+        _register(func, caches)
+    return True
+
+
+def _register_class(cls: type) -> None:
+    prefix = cls.__qualname__ + "."
+    for name, value in vars(cls).items():
+        if isinstance(value, type):
+            if value.__qualname__ == prefix + name:
+                _register_class(value)
+            continue
+        for target in _accessors(value):
+            func, caches = _innermost(target)
+            # Skip what the body merely assigned from elsewhere (aliases, imports).
+            if func is not None and func.__qualname__.startswith(prefix):
+                _register(func, caches)

@@ -1,0 +1,403 @@
+"""All of hotfunc's global state, and the one lock that guards it.
+
+Every other module reads and changes state through the names defined here:
+``registry`` (what is hot), ``settings`` (switches read from the environment),
+``callbacks`` (``on_reload`` subscribers) and ``watcher`` (the running observer,
+if any).  Inspection returns snapshots, never the live internals.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import CodeType, FunctionType
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ._recompile import CompiledSource
+
+# Re-entrant because a reload may register functions (a factory called by an
+# ``on_reload`` callback) while it already holds the lock.
+lock = threading.RLock()
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+@dataclass(slots=True)
+class Settings:
+    """Switches read once from the environment at import time."""
+
+    disabled: bool = _env_flag("HOTFUNC_DISABLE")
+    polling: bool = _env_flag("HOTFUNC_POLLING")
+
+
+settings = Settings()
+
+
+class Watcher(Protocol):
+    """What the registry needs from the file watcher."""
+
+    def watch(self, path: str) -> None: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
+
+
+watcher: Watcher | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadEvent:
+    """What happened to one entry during one reload.
+
+    ``ok`` is true for a swap and for an entry whose earlier error went away;
+    ``error`` is the one-line reason otherwise.  ``duration`` is in seconds and
+    covers the whole reload of the file.
+    """
+
+    entry: Entry
+    ok: bool
+    error: str | None
+    duration: float
+    version: int
+
+
+ReloadCallback = Callable[[ReloadEvent], object]
+callbacks: list[ReloadCallback] = []
+
+
+class Entry:
+    """One hot function definition, and every live function object made from it.
+
+    A closure factory called ten times makes ten function objects from one
+    ``def``; they share one entry, and a reload swaps them all.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_caches",
+        "_code",
+        "_compact_at",
+        "_defaults_key",
+        "_occurrence",
+        "_refs",
+        "_signature_key",
+        "error",
+        "file",
+        "lineno",
+        "name",
+        "qualname",
+        "reloaded_at",
+        "source",
+        "version",
+    )
+
+    def __init__(self, func: FunctionType, source: SourceFile) -> None:
+        code = func.__code__
+        #: ``module.qualname``, the key for ``registry["..."]``.
+        self.name: str = f"{func.__module__}.{code.co_qualname}"
+        self.qualname: str = code.co_qualname
+        #: Absolute real path of the source file, or the pseudo file name
+        #: (``<stdin>``) of a function that has none.
+        self.file: str = source.path or source.filename
+        #: Line of the ``def`` (or its first decorator) in the current text.
+        self.lineno: int = code.co_firstlineno
+        #: 0 at registration, +1 for each swap that changed what the function does.
+        self.version: int = 0
+        #: ``time.time()`` of the last swap, or None.
+        self.reloaded_at: float | None = None
+        #: None, or one line naming ``file:line`` and what went wrong.
+        self.error: str | None = None
+        self.source = source
+        self._code: CodeType = code
+        self._refs: list[weakref.ref[FunctionType]] = []
+        self._caches: list[weakref.ref[object]] = []
+        self._compact_at = 8
+        # Resolved lazily against the file's text on the first reload.
+        self._occurrence: int | None = None
+        self._signature_key: str | None = None
+        self._defaults_key: str | None = None
+
+    @property
+    def functions(self) -> list[FunctionType]:
+        """The live function objects of this definition."""
+        return [f for f in (r() for r in self._refs) if f is not None]
+
+    @property
+    def code(self) -> CodeType:
+        """The code object new calls run."""
+        return self._code
+
+    def add(self, func: FunctionType) -> None:
+        for ref in self._refs:
+            if ref() is func:
+                return
+        if len(self._refs) >= self._compact_at:
+            # A factory may make and drop many closures: forget the dead ones
+            # before the list grows without bound.
+            self._refs = [r for r in self._refs if r() is not None]
+            self._compact_at = max(8, 2 * len(self._refs))
+        self._refs.append(weakref.ref(func))
+
+    def add_cache(self, wrapper: object) -> None:
+        if not any(r() is wrapper for r in self._caches):
+            self._caches.append(weakref.ref(wrapper))
+
+    def caches(self) -> list[object]:
+        return [c for c in (r() for r in self._caches) if c is not None]
+
+    def alive(self) -> bool:
+        return any(r() is not None for r in self._refs)
+
+    def __repr__(self) -> str:
+        state = "ok" if self.error is None else f"error: {self.error}"
+        return f"<hotfunc entry {self.name} v{self.version} {self.file}:{self.lineno} {state}>"
+
+
+class SourceFile:
+    """A file that holds hot functions, with the text they were last built from."""
+
+    __slots__ = ("baseline", "baseline_text", "entries", "filename", "last_bytes", "path")
+
+    def __init__(self, filename: str, path: str | None, data: bytes | None) -> None:
+        #: The name code objects carry (``co_filename``), used to recompile so
+        #: tracebacks keep naming the file the way the import did.
+        self.filename = filename
+        #: Absolute real path, or None when there is no file to read.
+        self.path = path
+        self.entries: list[Entry] = []
+        #: The bytes last read, good or bad: an identical save is skipped.
+        self.last_bytes = data
+        #: The last text that compiled; what the live code was built from.
+        self.baseline_text: str | None = None
+        self.baseline: CompiledSource | None = None
+
+
+def _key(code: CodeType) -> tuple[str, str, int]:
+    return (code.co_filename, code.co_qualname, code.co_firstlineno)
+
+
+def _no_source_reason(filename: str) -> str | None:
+    if filename.startswith("<") and filename.endswith(">"):
+        return f"no source file ({filename}): defined at a REPL or by exec()"
+    if not os.path.isfile(filename):
+        return f"no source file: {filename!r} is not a readable file (zip import or deleted?)"
+    return None
+
+
+class Registry:
+    """Every hot function, by function object and by ``module.qualname``.
+
+    ``len(registry)``, ``for entry in registry``, ``registry[func]`` and
+    ``registry["app.handlers.get_user"]``; its repr is a table for the REPL.
+    """
+
+    def __init__(self) -> None:
+        self._entries: list[Entry] = []
+        self._entries_by_key: dict[tuple[str, str, int], Entry] = {}
+        self._files_by_filename: dict[str, SourceFile] = {}
+
+    # -- registration ---------------------------------------------------------
+
+    def add(self, func: FunctionType, caches: tuple[object, ...] = ()) -> tuple[Entry, bool]:
+        """Register ``func``; return its entry and whether the entry is new."""
+        key = _key(func.__code__)
+        with lock:
+            entry = self._entries_by_key.get(key)
+            created = entry is None
+            if entry is None:
+                source = self._source_for(func.__code__.co_filename)
+                entry = Entry(func, source)
+                if source.path is None:
+                    entry.error = _no_source_reason(source.filename)
+                source.entries.append(entry)
+                self._entries.append(entry)
+                self._entries_by_key[key] = entry
+            entry.add(func)
+            for cache in caches:
+                entry.add_cache(cache)
+            return entry, created
+
+    def _source_for(self, filename: str) -> SourceFile:
+        source = self._files_by_filename.get(filename)
+        if source is None:
+            path: str | None = None
+            data: bytes | None = None
+            if _no_source_reason(filename) is None:
+                path = os.path.realpath(filename)
+                try:
+                    # The text as imported: later reloads compare against it.
+                    with open(path, "rb") as fh:
+                        data = fh.read()
+                except OSError:
+                    data = None
+            source = SourceFile(filename, path, data)
+            self._files_by_filename[filename] = source
+            if path is not None and watcher is not None:
+                watcher.watch(path)
+        return source
+
+    def remember_code(self, entry: Entry, code: CodeType) -> None:
+        """Record ``code`` as the entry's current code, findable by its key."""
+        entry._code = code
+        entry.lineno = code.co_firstlineno
+        self._entries_by_key[_key(code)] = entry
+
+    def prune(self) -> None:
+        """Forget entries whose functions have all been garbage collected."""
+        with lock:
+            dead = [e for e in self._entries if not e.alive()]
+            if not dead:
+                return
+            gone = set(map(id, dead))
+            self._entries = [e for e in self._entries if id(e) not in gone]
+            self._entries_by_key = {
+                k: e for k, e in self._entries_by_key.items() if id(e) not in gone
+            }
+            for source in list(self._files_by_filename.values()):
+                source.entries = [e for e in source.entries if id(e) not in gone]
+                if not source.entries:
+                    del self._files_by_filename[source.filename]
+
+    def clear(self) -> None:
+        """Forget everything (tests use this between cases)."""
+        with lock:
+            self._entries.clear()
+            self._entries_by_key.clear()
+            self._files_by_filename.clear()
+
+    # -- lookup ---------------------------------------------------------------
+
+    def sources(self) -> list[SourceFile]:
+        """A snapshot of the files that hold hot functions."""
+        with lock:
+            return list(self._files_by_filename.values())
+
+    def paths(self) -> set[str]:
+        """Real paths of every registered file that exists."""
+        with lock:
+            return {s.path for s in self._files_by_filename.values() if s.path}
+
+    def sources_at(self, path: str) -> list[SourceFile]:
+        """The registered files whose real path is ``path``."""
+        real = os.path.realpath(path)
+        with lock:
+            return [s for s in self._files_by_filename.values() if s.path == real]
+
+    def entries(self) -> list[Entry]:
+        """A snapshot of the entries whose functions are still alive."""
+        self.prune()
+        with lock:
+            return list(self._entries)
+
+    def lookup(self, target: object) -> Entry | None:
+        """The entry for a function object (or anything wrapping one), or None."""
+        func = _unwrap(target)
+        if func is None:
+            return None
+        with lock:
+            entry = self._entries_by_key.get(_key(func.__code__))
+            if entry is not None and any(r() is func for r in entry._refs):
+                return entry
+            for entry in self._entries:
+                if any(r() is func for r in entry._refs):
+                    return entry
+        return None
+
+    def __len__(self) -> int:
+        return len(self.entries())
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries())
+
+    def __contains__(self, target: object) -> bool:
+        try:
+            self[target]
+        except KeyError:
+            return False
+        return True
+
+    def __getitem__(self, target: object) -> Entry:
+        if isinstance(target, str):
+            matches = [e for e in self.entries() if e.name == target]
+            if len(matches) == 1:
+                return matches[0]
+            if matches:
+                lines = ", ".join(str(e.lineno) for e in matches)
+                msg = (
+                    f"{len(matches)} hot functions are named {target!r} (lines {lines}); "
+                    "look one up by its function object instead"
+                )
+                raise KeyError(msg)
+            msg = f"no hot function is named {target!r}; names are 'module.qualname'"
+            raise KeyError(msg)
+        entry = self.lookup(target)
+        if entry is None:
+            msg = f"{target!r} is not registered with hotfunc; decorate it with @hot"
+            raise KeyError(msg)
+        return entry
+
+    def __repr__(self) -> str:
+        return format_table(self.entries())
+
+
+def _unwrap(target: object) -> FunctionType | None:
+    seen = 0
+    while not isinstance(target, FunctionType) and seen < 100:
+        seen += 1
+        inner = getattr(target, "__func__", None) or getattr(target, "__wrapped__", None)
+        if inner is None:
+            return None
+        target = inner
+    return target if isinstance(target, FunctionType) else None
+
+
+def _ago(moment: float | None, now: float) -> str:
+    if moment is None:
+        return "-"
+    seconds = max(0.0, now - moment)
+    if seconds < 60:
+        return f"{seconds:.0f} s ago"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+def _short_path(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def format_table(entries: list[Entry]) -> str:
+    """Render entries as the table ``repr(registry)`` shows."""
+    running = "running" if watcher is not None else "stopped"
+    files = {e.file for e in entries}
+    head = (
+        f"hotfunc registry: {len(entries)} function{'s' if len(entries) != 1 else ''} "
+        f"in {len(files)} file{'s' if len(files) != 1 else ''}, watcher {running}"
+    )
+    if not entries:
+        return head
+    now = time.time()
+    rows = [("name", "file:line", "version", "reloaded", "status")]
+    for e in entries:
+        where = f"{_short_path(e.file)}:{e.lineno}"
+        status = "ok" if e.error is None else f"error: {e.error}"
+        rows.append((e.name, where, f"v{e.version}", _ago(e.reloaded_at, now), status))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [head]
+    for r in rows:
+        cells = [r[i].ljust(widths[i]) for i in range(4)]
+        lines.append("  ".join([*cells, r[4]]).rstrip())
+    return "\n".join(lines)
+
+
+registry = Registry()

@@ -1,0 +1,248 @@
+"""Reload one file: read it, recompile it, swap what changed, report.
+
+This is the engine both the watcher thread and ``hotfunc.reload()`` drive.  It
+never raises for bad input: a failure becomes ``entry.error``, a WARNING and a
+failed event, and the function keeps its last good code.
+"""
+
+from __future__ import annotations
+
+import linecache
+import logging
+import time
+from types import FunctionType, TracebackType
+from typing import Any
+
+from . import _recompile, _swap
+from ._registry import Entry, ReloadEvent, SourceFile, callbacks, lock, registry
+
+logger = logging.getLogger("hotfunc")
+
+
+def reload_source(source: SourceFile) -> list[ReloadEvent]:
+    """Bring every hot function of ``source`` in line with the file on disk."""
+    started = time.perf_counter()
+    with lock:
+        entries = [e for e in source.entries if e.alive()]
+        if not entries or source.path is None:
+            return []
+        path = source.path
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            source.last_bytes = None
+            return _fail_file(
+                entries, started, f"{path}:1: file deleted; keeping the last good code "
+                "until it reappears"
+            )
+        except OSError as exc:
+            source.last_bytes = None
+            return _fail_file(entries, started, f"{path}:1: cannot read the file: {exc.strerror}")
+        if data == source.last_bytes:
+            return []
+        baseline = _baseline(source)
+        source.last_bytes = data
+        if not data.strip():
+            return _fail_file(
+                entries, started, f"{path}:1: file is empty (a save in progress?); "
+                "keeping the last good code"
+            )
+        try:
+            text = _recompile.decode(data)
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            return _fail_file(
+                entries, started, f"{path}:{line}: cannot decode the file as {exc.encoding}: "
+                f"{exc.reason}; declare its encoding with a '# -*- coding: ... -*-' line"
+            )
+        except SyntaxError as exc:
+            return _fail_file(entries, started, f"{path}:{exc.lineno or 1}: {exc.msg}")
+        try:
+            compiled = _recompile.compile_source(text, source.filename)
+        except SyntaxError as exc:
+            return _fail_file(
+                entries, started, f"{path}:{exc.lineno or 1}: {type(exc).__name__}: {exc.msg}; "
+                "keeping the last good code"
+            )
+        except ValueError as exc:
+            return _fail_file(entries, started, f"{path}:1: {exc}; keeping the last good code")
+        swaps: list[tuple[Entry, str | None, bool]] = []
+        for entry in entries:
+            error, swapped = _update(entry, compiled, baseline)
+            swaps.append((entry, error, swapped))
+        source.baseline = compiled
+        source.baseline_text = text
+        # Tracebacks and inspect.getsource() must show the new text.
+        linecache.checkcache(source.filename)
+        duration = time.perf_counter() - started
+        events: list[ReloadEvent] = []
+        for entry, error, swapped in swaps:
+            if error is not None:
+                if entry.error != error:
+                    logger.warning("%s", error)
+                entry.error = error
+                events.append(ReloadEvent(entry, False, error, duration, entry.version))
+            elif swapped or entry.error is not None:
+                if swapped:
+                    logger.info(
+                        "reloaded %s v%d (%.1f ms)", entry.name, entry.version, duration * 1e3
+                    )
+                entry.error = None
+                events.append(ReloadEvent(entry, True, None, duration, entry.version))
+    return events
+
+
+def _baseline(source: SourceFile) -> _recompile.CompiledSource | None:
+    """The compiled text the live code came from, parsed on first need."""
+    if source.baseline is None and source.last_bytes is not None:
+        try:
+            text = _recompile.decode(source.last_bytes)
+            source.baseline = _recompile.compile_source(text, source.filename)
+        except (SyntaxError, ValueError, UnicodeDecodeError):
+            return None
+    return source.baseline
+
+
+def _fail_file(entries: list[Entry], started: float, error: str) -> list[ReloadEvent]:
+    duration = time.perf_counter() - started
+    if any(e.error != error for e in entries):
+        logger.warning("%s", error)
+    for entry in entries:
+        entry.error = error
+    return [ReloadEvent(e, False, error, duration, e.version) for e in entries]
+
+
+def _update(
+    entry: Entry,
+    compiled: _recompile.CompiledSource,
+    baseline: _recompile.CompiledSource | None,
+) -> tuple[str | None, bool]:
+    """Swap one entry to its code in ``compiled``; return (error, swapped)."""
+    funcs = entry.functions
+    path = entry.file
+    if entry._occurrence is None:
+        _resolve(entry, baseline)
+    assert entry._occurrence is not None
+    found = _recompile.find(compiled, entry.qualname, entry._occurrence)
+    if found is None:
+        return (
+            f"{path}:{entry.lineno}: {entry.qualname!r} is no longer defined in the file "
+            "(removed or renamed?); keeping its last good code",
+            False,
+        )
+    definition, code = found
+    code_changed = code != entry.code
+    moved = code_changed and _recompile.moved_only(entry.code, code)
+    signature_changed = definition.signature_key != entry._signature_key
+    if not code_changed and not signature_changed:
+        return None, False
+    for func in funcs:
+        error = _swap.closure_error(func, code)
+        if error is not None:
+            return f"{path}:{definition.node.lineno}: {error}", False
+    made: FunctionType | None = None
+    if signature_changed:
+        try:
+            made = _recompile.evaluate_definition(
+                definition,
+                entry.source.filename,
+                compiled.flags,
+                funcs[0].__globals__,
+                _namespace(funcs[0]),
+            )
+        except Exception as exc:
+            line = _line_in(exc.__traceback__, entry.source.filename, definition.node.lineno)
+            return (
+                f"{path}:{line}: evaluating the defaults or annotations of {entry.qualname!r} "
+                f"raised {type(exc).__name__}: {exc}; keeping its last good code",
+                False,
+            )
+    replace_defaults = definition.defaults_key != entry._defaults_key
+    for func in funcs:
+        _swap.apply(func, code, made, replace_defaults)
+    registry.remember_code(entry, code)
+    entry._signature_key = definition.signature_key
+    entry._defaults_key = definition.defaults_key
+    if moved and not signature_changed:
+        return None, False
+    entry.version += 1
+    entry.reloaded_at = time.time()
+    _swap.clear_caches(entry.caches())
+    return None, True
+
+
+def _resolve(entry: Entry, baseline: _recompile.CompiledSource | None) -> None:
+    """Find which ``def`` in the old text the live code came from."""
+    entry._occurrence = 0
+    if baseline is None:
+        return
+    occurrence = _recompile.occurrence_of(baseline, entry.qualname, entry.code.co_firstlineno)
+    entry._occurrence = occurrence
+    found = _recompile.find(baseline, entry.qualname, occurrence)
+    if found is not None:
+        entry._signature_key = found[0].signature_key
+        entry._defaults_key = found[0].defaults_key
+
+
+def _line_in(tb: TracebackType | None, filename: str, fallback: int) -> int:
+    line = fallback
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _namespace(func: FunctionType) -> dict[str, Any]:
+    """Names a ``def`` statement sees besides globals: closure cells, class scope."""
+    names: dict[str, Any] = {}
+    for name, cell in zip(func.__code__.co_freevars, func.__closure__ or (), strict=False):
+        try:
+            names[name] = cell.cell_contents
+        except ValueError:  # an empty cell: the variable is not bound yet
+            pass
+    owner = _owner_class(func, names.get("__class__"))
+    if owner is not None:
+        names.update(vars(owner))
+    return names
+
+
+def _owner_class(func: FunctionType, class_cell: object) -> type | None:
+    if isinstance(class_cell, type):
+        return class_cell
+    parts = func.__qualname__.split(".")[:-1]
+    if not parts or "<locals>" in parts:
+        return None
+    owner: object = func.__globals__.get(parts[0])
+    for part in parts[1:]:
+        owner = getattr(owner, part, None)
+    return owner if isinstance(owner, type) else None
+
+
+def catch_up(entry: Entry, func: FunctionType) -> None:
+    """Give a function made from old code (a factory's fresh closure) the current code."""
+    if func.__code__ == entry.code or _swap.closure_error(func, entry.code) is not None:
+        return
+    sibling = next((f for f in entry.functions if f.__code__ is entry.code), None)
+    _swap.apply(func, entry.code, sibling, False)
+
+
+
+def notify(events: list[ReloadEvent]) -> None:
+    """Call every ``on_reload`` callback with each event; never raise."""
+    for callback in list(callbacks):
+        for event in events:
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("hotfunc: on_reload callback %r raised", callback)
+
+
+def reload_path(path: str) -> list[ReloadEvent]:
+    """Reload every registered file at ``path`` and notify subscribers."""
+    events: list[ReloadEvent] = []
+    for source in registry.sources_at(path):
+        events.extend(reload_source(source))
+    notify(events)
+    return events

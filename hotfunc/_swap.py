@@ -1,0 +1,78 @@
+"""Apply new code to live function objects, in place.
+
+The function object stays the same, so every reference to it (module globals,
+class dicts, decorators' closures, callbacks held elsewhere) sees the change.
+Frames already running keep the code they started with.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import CodeType, FunctionType
+from typing import Any
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return ", ".join(repr(n) for n in names) if names else "none"
+
+
+def closure_error(func: FunctionType, code: CodeType) -> str | None:
+    """Why ``code`` cannot run as ``func``, or None when it can.
+
+    A function's closure cells are fixed when it is created; the new code must
+    expect exactly the same free variables.
+    """
+    old, new = func.__code__.co_freevars, code.co_freevars
+    if old == new:
+        return None
+    name = func.__qualname__
+    if "__class__" in new and "__class__" not in old:
+        owner = name.rpartition(".")[0] or "TheClass"
+        return (
+            f"cannot swap {name!r}: zero-argument super() (or __class__) needs a class cell "
+            f"that Python only creates when the class statement runs; write "
+            f"super({owner.replace('.<locals>', '')}, self) or restart the process"
+        )
+    outer = name.rpartition(".<locals>.")[0]
+    recover = (
+        f"re-create it by calling {outer!r} again"
+        if outer
+        else "restart the process to re-create it"
+    )
+    return (
+        f"cannot swap {name!r}: its closure variables changed "
+        f"({_names(old)} -> {_names(new)}); {recover}"
+    )
+
+
+def apply(
+    func: FunctionType,
+    code: CodeType,
+    made: FunctionType | None,
+    replace_defaults: bool,
+) -> None:
+    """Point ``func`` at ``code``; copy what ``made`` evaluated, if given.
+
+    ``made`` is the function a bare run of the ``def`` produced, carrying the
+    new docstring, annotations and type parameters; its defaults replace the
+    old ones only when their expressions changed, so a mutable default keeps
+    its state across edits of the body.
+    """
+    func.__code__ = code
+    if made is None:
+        return
+    if replace_defaults:
+        func.__defaults__ = made.__defaults__
+        func.__kwdefaults__ = made.__kwdefaults__
+    func.__doc__ = made.__doc__
+    func.__annotations__ = made.__annotations__
+    if sys.version_info >= (3, 12):
+        func.__type_params__ = made.__type_params__
+
+
+def clear_caches(wrappers: list[Any]) -> None:
+    """Empty ``functools.lru_cache`` wrappers so no stale result is served."""
+    for wrapper in wrappers:
+        clear = getattr(wrapper, "cache_clear", None)
+        if callable(clear):
+            clear()
