@@ -7,13 +7,12 @@ from types import FunctionType
 from typing import TypeVar
 
 from ._registry import registry, settings
+from ._wrappers import accessors, innermost
 
 logger = logging.getLogger("hotfunc")
 
 _T = TypeVar("_T")
 
-# Attributes through which decorators expose the function they wrap.
-_WRAPPED = ("__wrapped__", "__func__", "func")
 
 
 def hot(obj: _T) -> _T:
@@ -56,29 +55,9 @@ def _register(func: FunctionType, caches: tuple[object, ...] = ()) -> None:
         catch_up(entry, func)
 
 
-def _innermost(obj: object) -> tuple[FunctionType | None, tuple[object, ...]]:
-    """Follow wrappers to the function with the source; collect lru caches on the way."""
-    caches: list[object] = []
-    for _ in range(100):
-        if isinstance(obj, FunctionType) and not hasattr(obj, "__wrapped__"):
-            return obj, tuple(caches)
-        if hasattr(obj, "cache_clear"):
-            caches.append(obj)
-        obj = next((getattr(obj, a) for a in _WRAPPED if hasattr(obj, a)), None)
-        if obj is None:
-            break
-    return None, ()
-
-
-def _accessors(obj: object) -> list[object]:
-    if isinstance(obj, property):
-        return [f for f in (obj.fget, obj.fset, obj.fdel) if f is not None]
-    return [obj]
-
-
 def _register_wrapped(obj: object) -> bool:
     """Register the function(s) behind ``obj``; return whether there were any."""
-    found = [_innermost(target) for target in _accessors(obj)]
+    found = [innermost(target) for target in accessors(obj)]
     if not found or any(func is None for func, _ in found):
         return False
     for func, caches in found:
@@ -94,8 +73,8 @@ def _register_class(cls: type) -> None:
             if value.__qualname__ == prefix + name:
                 _register_class(value)
             continue
-        for target in _accessors(value):
-            func, caches = _innermost(target)
+        for target in accessors(value):
+            func, caches = innermost(target)
             # Skip what the body merely assigned from elsewhere (aliases, imports).
             if func is not None and func.__qualname__.startswith(prefix):
                 _register(func, caches)

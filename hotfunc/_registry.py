@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from types import CodeType, FunctionType
 from typing import TYPE_CHECKING, Protocol
 
+from ._wrappers import innermost
+
 if TYPE_CHECKING:
     from ._recompile import CompiledSource
 
@@ -297,7 +299,7 @@ class Registry:
 
     def lookup(self, target: object) -> Entry | None:
         """The entry for a function object (or anything wrapping one), or None."""
-        func = _unwrap(target)
+        func, _ = innermost(target)
         if func is None:
             return None
         with lock:
@@ -344,17 +346,6 @@ class Registry:
 
     def __repr__(self) -> str:
         return format_table(self.entries())
-
-
-def _unwrap(target: object) -> FunctionType | None:
-    seen = 0
-    while not isinstance(target, FunctionType) and seen < 100:
-        seen += 1
-        inner = getattr(target, "__func__", None) or getattr(target, "__wrapped__", None)
-        if inner is None:
-            return None
-        target = inner
-    return target if isinstance(target, FunctionType) else None
 
 
 def _ago(moment: float | None, now: float) -> str:

@@ -1,0 +1,280 @@
+"""What a save changes, driven through the real watcher on real files."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import traceback
+
+import pytest
+
+import hotfunc
+
+pytestmark = pytest.mark.usefixtures("watching")
+
+
+def test_body_of_every_kind_of_function(project, wait):
+    """Plain, async, generator and async generator bodies are swapped in place."""
+    source = """
+        from hotfunc import hot
+        @hot
+        def plain(): return "{v}"
+        @hot
+        async def coro(): return "{v}"
+        @hot
+        def gen(): yield "{v}"
+        @hot
+        async def agen(): yield "{v}"
+        """
+    mod = project.load(source.format(v="old"))
+    plain, coro, gen, agen = mod.plain, mod.coro, mod.gen, mod.agen
+    project.edit(mod, source.format(v="new"))
+    wait(lambda: mod.plain() == "new")
+
+    async def first(agen_func):
+        async for item in agen_func():
+            return item
+
+    assert asyncio.run(mod.coro()) == "new"
+    assert next(mod.gen()) == "new"
+    assert asyncio.run(first(mod.agen)) == "new"
+    assert (plain, coro, gen, agen) == (mod.plain, mod.coro, mod.gen, mod.agen)
+    assert all(e.version == 1 for e in hotfunc.registry)
+
+
+def test_methods_static_class_and_properties(project, wait):
+    """Methods, staticmethods, classmethods and property accessors change, in either stacking order."""
+    source = """
+        from hotfunc import hot
+        class C:
+            @hot
+            def m(self): return "{v}"
+            @hot
+            @staticmethod
+            def s1(): return "{v}"
+            @staticmethod
+            @hot
+            def s2(): return "{v}"
+            @hot
+            @classmethod
+            def c1(cls): return "{v}" + cls.__name__
+            @classmethod
+            @hot
+            def c2(cls): return "{v}" + cls.__name__
+            @hot
+            @property
+            def p(self): return "{v}" + self._p
+            @p.setter
+            @hot
+            def p(self, value): self._p = "{v}" + value
+        """
+    mod = project.load(source.format(v="old"))
+    obj = mod.C()
+    project.edit(mod, source.format(v="new"))
+    wait(lambda: obj.m() == "new")
+    obj.p = "x"
+    assert obj.p == "newnewx"
+    assert (obj.s1(), mod.C.s2(), mod.C.c1(), obj.c2()) == ("new", "new", "newC", "newC")
+
+
+def test_whole_class(project, wait):
+    """@hot on a class makes its methods and nested class hot."""
+    source = """
+        from hotfunc import hot
+        @hot
+        class Service:
+            def get(self): return "{v}"
+            class Inner:
+                def deep(self): return "{v}"
+        """
+    mod = project.load(source.format(v="old"))
+    project.edit(mod, source.format(v="new"))
+    wait(lambda: mod.Service().get() == "new")
+    wait(lambda: mod.Service.Inner().deep() == "new")
+
+
+def test_every_closure_of_a_factory_changes(project, wait):
+    """Closures already made by a factory change, and so do the ones it makes next."""
+    source = """
+        from hotfunc import hot
+        def make(n):
+            @hot
+            def add(x):
+                return x + n * {k}
+            return add
+        """
+    mod = project.load(source.format(k=1))
+    made = [mod.make(n) for n in range(5)]
+    project.edit(mod, source.format(k=100))
+    wait(lambda: made[0](1) == 1 + 0)  # n == 0 for the first one: check a later one too
+    wait(lambda: [f(1) for f in made] == [1 + n * 100 for n in range(5)])
+    assert mod.make(7)(1) == 701
+    assert hotfunc.registry[made[0]].version == 1
+
+
+def test_wraps_decorators_inside_and_outside(project, wait):
+    """Functions under functools.wraps decorators change with @hot on either side."""
+    source = """
+        import functools
+        from hotfunc import hot
+        def loud(f):
+            @functools.wraps(f)
+            def wrapper(*a):
+                return f(*a).upper()
+            return wrapper
+        @hot
+        @loud
+        def outer(): return "{v}"
+        @loud
+        @hot
+        def inner(): return "{v}"
+        """
+    mod = project.load(source.format(v="old"))
+    project.edit(mod, source.format(v="new"))
+    wait(lambda: (mod.outer(), mod.inner()) == ("NEW", "NEW"))
+
+
+def test_tornado_coroutine_over_hot(project, wait):
+    """The seed's case: tornado's @gen.coroutine stacked over @hot."""
+    pytest.importorskip("tornado")
+    source = """
+        from tornado import gen
+        from hotfunc import hot
+        @gen.coroutine
+        @hot
+        def handler(x):
+            yield gen.sleep(0)
+            return x * {k}
+        """
+    mod = project.load(source.format(k=1))
+    from tornado.ioloop import IOLoop
+
+    assert IOLoop.current().run_sync(lambda: mod.handler(3)) == 3
+    project.edit(mod, source.format(k=10))
+    wait(lambda: IOLoop.current().run_sync(lambda: mod.handler(3)) == 30)
+
+
+def test_defaults_and_keyword_defaults(project, wait):
+    """Default and keyword-only defaults are re-evaluated once per reload, with class-scope names."""
+    source = """
+        from hotfunc import hot
+        BASE = 10
+        @hot
+        def f(a, b={b}, *, c={c}):
+            return (a, b, c)
+        class C:
+            K = 5
+            @hot
+            def m(self, x={m}):
+                return x
+        """
+    mod = project.load(source.format(b=1, c=2, m="K"))
+    assert mod.f(0) == (0, 1, 2) and mod.C().m() == 5
+    project.edit(mod, source.format(b="BASE + 1", c="'kw'", m="K * 2"))
+    wait(lambda: mod.f(0) == (0, 11, "kw"))
+    assert mod.C().m() == 10
+    assert mod.f.__defaults__ == (11,) and mod.f.__kwdefaults__ == {"c": "kw"}
+
+
+def test_mutable_default_survives_a_body_edit(project, wait):
+    """A default whose expression did not change keeps its object, and its state."""
+    source = """
+        from hotfunc import hot
+        @hot
+        def remember(x, seen=[]):
+            seen.append(x)
+            return {ret}
+        """
+    mod = project.load(source.format(ret="len(seen)"))
+    mod.remember(1)
+    mod.remember(2)
+    project.edit(mod, source.format(ret="list(seen)"))
+    wait(lambda: isinstance(mod.remember(3), list))
+    assert mod.remember(4)[:2] == [1, 2]
+
+
+@pytest.mark.parametrize("future", ["", "from __future__ import annotations\n"])
+def test_docstring_and_annotations(project, wait, future):
+    """__doc__ and __annotations__ follow the file, with or without postponed annotations."""
+    source = future + (
+        "from hotfunc import hot\n"
+        "@hot\n"
+        "def f(x: {t}) -> {t}:\n"
+        '    """{doc}"""\n'
+        "    return x\n"
+    )
+    mod = project.load(source.format(t="int", doc="old"))
+    project.edit(mod, source.format(t="str", doc="new"))
+    wait(lambda: mod.f.__doc__ == "new")
+    expected = "str" if future else str
+    assert mod.f.__annotations__ == {"x": expected, "return": expected}
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="PEP 695 needs Python 3.12")
+def test_type_parameters(project, wait):
+    """PEP 695 generic functions reload, with fresh type parameters."""
+    source = """
+        from hotfunc import hot
+        @hot
+        def first[{params}](xs: list[T]) -> T:
+            return xs[{i}]
+        """
+    mod = project.load(source.format(params="T", i=0))
+    project.edit(mod, source.format(params="T, U", i=-1))
+    wait(lambda: mod.first([1, 2]) == 2)
+    assert [p.__name__ for p in mod.first.__type_params__] == ["T", "U"]
+    assert mod.first.__annotations__["return"] is mod.first.__type_params__[0]
+
+
+def test_line_numbers_and_text_in_tracebacks(project, wait):
+    """After an edit above them, unchanged functions report their new lines and text."""
+    source = (
+        "{pad}from hotfunc import hot\n"
+        "@hot\n"
+        "def edited():\n"
+        "    return {v}\n"
+        "@hot\n"
+        "def below():\n"
+        '    raise KeyError("below")  # marker\n'
+    )
+    mod = project.load(source.format(pad="", v=1))
+    project.edit(mod, source.format(pad="# one\n# two\n# three\n", v=2))
+    wait(lambda: mod.edited() == 2)
+    assert hotfunc.registry[mod.below].version == 0
+    with pytest.raises(KeyError) as info:
+        mod.below()
+    frame = traceback.extract_tb(info.tb)[-1]
+    assert frame.name == "below"
+    assert frame.lineno == 10
+    assert frame.line == 'raise KeyError("below")  # marker'
+    assert hotfunc.registry[mod.below].lineno == 8
+
+
+def test_functions_in_the_main_script(tmp_path):
+    """Functions defined in the __main__ script are hot too."""
+    import subprocess
+    import textwrap
+
+    script = tmp_path / "main_app.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import pathlib, sys
+            import hotfunc
+            from hotfunc.testing import wait_for
+            @hotfunc.hot
+            def answer():
+                return "old"
+            hotfunc.start()
+            me = pathlib.Path(__file__)
+            me.write_text(me.read_text().replace('return "old"', 'return "new"'))
+            wait_for(lambda: answer() == "new")
+            print(hotfunc.registry["__main__.answer"].version)
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
