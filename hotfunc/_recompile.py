@@ -58,20 +58,23 @@ def decode(data: bytes) -> str:
     return importlib.util.decode_source(data)
 
 
-def compile_source(text: str, filename: str) -> CompiledSource:
+def compile_source(text: str, filename: str, *, codes: bool = True) -> CompiledSource:
     """Parse and compile ``text`` as the module stored at ``filename``.
+
+    With ``codes=False`` only parse: enough to know the definitions of the text
+    the live code was built from.
 
     Raises:
         SyntaxError: the text does not compile.
         ValueError: the text holds null bytes.
     """
     tree = ast.parse(text, filename)
-    module_code = compile(tree, filename, "exec", dont_inherit=True)
     definitions: dict[str, list[Definition]] = {}
     _collect(tree.body, "", definitions)
-    codes: dict[tuple[str, int], CodeType] = {}
-    _index_codes(module_code, codes)
-    return CompiledSource(text, definitions, codes, _future_flags(tree))
+    code_index: dict[tuple[str, int], CodeType] = {}
+    if codes:
+        _index_codes(compile(tree, filename, "exec", dont_inherit=True), code_index)
+    return CompiledSource(text, definitions, code_index, _future_flags(tree))
 
 
 def _collect(body: list[ast.stmt], prefix: str, out: dict[str, list[Definition]]) -> None:

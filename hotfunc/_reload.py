@@ -78,18 +78,13 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
         duration = time.perf_counter() - started
         events: list[ReloadEvent] = []
         for entry, error, swapped in swaps:
-            if error is not None:
-                if entry.error != error:
-                    logger.warning("%s", error)
-                entry.error = error
-                events.append(ReloadEvent(entry, False, error, duration, entry.version))
-            elif swapped or entry.error is not None:
-                if swapped:
-                    logger.info(
-                        "reloaded %s v%d (%.1f ms)", entry.name, entry.version, duration * 1e3
-                    )
-                entry.error = None
-                events.append(ReloadEvent(entry, True, None, duration, entry.version))
+            if swapped:
+                logger.info("reloaded %s v%d (%.1f ms)", entry.name, entry.version, duration * 1e3)
+            if error is not None and error != entry.error:
+                logger.warning("%s", error)
+            if swapped or error is not None or entry.error is not None:
+                events.append(ReloadEvent(entry, error is None, error, duration, entry.version))
+            entry.error = error
     return events
 
 
@@ -98,7 +93,7 @@ def _baseline(source: SourceFile) -> _recompile.CompiledSource | None:
     if source.baseline is None and source.last_bytes is not None:
         try:
             text = _recompile.decode(source.last_bytes)
-            source.baseline = _recompile.compile_source(text, source.filename)
+            source.baseline = _recompile.compile_source(text, source.filename, codes=False)
         except (SyntaxError, ValueError, UnicodeDecodeError):
             return None
     return source.baseline
@@ -137,10 +132,14 @@ def _update(
     signature_changed = definition.signature_key != entry._signature_key
     if not code_changed and not signature_changed:
         return None, False
-    for func in funcs:
-        error = _swap.closure_error(func, code)
-        if error is not None:
-            return f"{path}:{definition.node.lineno}: {error}", False
+    # Closures made before their free variables changed cannot take the new
+    # code; the rest can, among them the ones a reloaded factory now makes.
+    errors = [_swap.closure_error(func, code) for func in funcs]
+    stale = next((e for e in errors if e is not None), None)
+    funcs = [f for f, e in zip(funcs, errors, strict=True) if e is None]
+    problem = None if stale is None else f"{path}:{definition.node.lineno}: {stale}"
+    if not funcs:
+        return problem, False
     made: FunctionType | None = None
     if signature_changed:
         try:
@@ -165,11 +164,11 @@ def _update(
     entry._signature_key = definition.signature_key
     entry._defaults_key = definition.defaults_key
     if moved and not signature_changed:
-        return None, False
+        return problem, False
     entry.version += 1
     entry.reloaded_at = time.time()
     _swap.clear_caches(entry.caches())
-    return None, True
+    return problem, True
 
 
 def _resolve(entry: Entry, baseline: _recompile.CompiledSource | None) -> None:
@@ -179,10 +178,10 @@ def _resolve(entry: Entry, baseline: _recompile.CompiledSource | None) -> None:
         return
     occurrence = _recompile.occurrence_of(baseline, entry.qualname, entry.code.co_firstlineno)
     entry._occurrence = occurrence
-    found = _recompile.find(baseline, entry.qualname, occurrence)
-    if found is not None:
-        entry._signature_key = found[0].signature_key
-        entry._defaults_key = found[0].defaults_key
+    found = baseline.definitions.get(entry.qualname, ())
+    if occurrence < len(found):
+        entry._signature_key = found[occurrence].signature_key
+        entry._defaults_key = found[occurrence].defaults_key
 
 
 def _line_in(tb: TracebackType | None, filename: str, fallback: int) -> int:

@@ -22,18 +22,24 @@ from ._reload import reload_path
 
 logger = logging.getLogger("hotfunc")
 
-# Reading a file raises these; reacting to them would make every reload
-# trigger another one.
-_IGNORED_EVENTS = frozenset({"opened", "closed_no_write"})
+# inotify reports a write when the writer closes the file, so a file that is
+# still being written (truncated, half full) is never read.  Back-ends with no
+# close event (polling, macOS FSEvents) fall back to "modified"; the content
+# check in the reload makes the extra events free.
+_CLOSE_EVENTS = frozenset({"closed", "moved", "deleted"})
+_CHANGE_EVENTS = frozenset({"modified", "created", "moved", "deleted"})
 
 
 class _Handler(FileSystemEventHandler):
-    def __init__(self, watcher: FileWatcher) -> None:
+    def __init__(self, watcher: FileWatcher, observer: BaseObserver) -> None:
         self._watcher = watcher
+        self._events = (
+            _CLOSE_EVENTS if type(observer).__name__ == "InotifyObserver" else _CHANGE_EVENTS
+        )
 
     def dispatch(self, event: FileSystemEvent) -> None:
         # Runs on watchdog's thread: only note the path and wake the reloader.
-        if event.is_directory or event.event_type in _IGNORED_EVENTS:
+        if event.is_directory or event.event_type not in self._events:
             return
         self._watcher.notice(os.fsdecode(event.src_path))
         dest = getattr(event, "dest_path", "")
@@ -53,8 +59,8 @@ class FileWatcher:
         self._pending_lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._handler = _Handler(self)
         self._observer = self._new_observer(polling)
+        self._handler = _Handler(self, self._observer)
         self._fallback: BaseObserver | None = None
         self._thread = threading.Thread(target=self._run, name="hotfunc-reloader", daemon=True)
 
@@ -98,7 +104,7 @@ class FileWatcher:
             )
             self._fallback = self._new_observer(polling=True)
             self._fallback.start()
-        self._fallback.schedule(self._handler, directory, recursive=False)
+        self._fallback.schedule(_Handler(self, self._fallback), directory, recursive=False)
 
     def notice(self, path: str) -> None:
         if path not in self._files:
