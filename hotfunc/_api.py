@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 from . import _registry
-from ._reload import notify, reload_source
 from ._registry import ReloadCallback, ReloadEvent, SourceFile, lock, registry, settings
+from ._reload import notify, reload_source
 
 logger = logging.getLogger("hotfunc")
 
@@ -41,8 +41,9 @@ def start(*, polling: bool | None = None, interval: float = 0.5) -> None:
             return
         from ._watcher import FileWatcher  # watchdog loads only now
 
-        watcher = FileWatcher(polling=settings.polling if polling is None else polling,
-                              interval=interval)
+        watcher = FileWatcher(
+            polling=settings.polling if polling is None else polling, interval=interval
+        )
         watcher.start(registry.paths())
         _registry.watcher = watcher
 

@@ -14,7 +14,6 @@ logger = logging.getLogger("hotfunc")
 _T = TypeVar("_T")
 
 
-
 def hot(obj: _T) -> _T:
     """Mark a function, or every function of a class, as hot; return it unchanged.
 
@@ -48,7 +47,9 @@ def _register(func: FunctionType, caches: tuple[object, ...] = ()) -> None:
     entry, created = registry.add(func, caches)
     if created:
         if entry.error is not None:
-            logger.warning("hotfunc: %s registered but cannot be reloaded: %s", entry.name, entry.error)
+            logger.warning(
+                "hotfunc: %s registered but cannot be reloaded: %s", entry.name, entry.error
+            )
     elif entry.version:
         from ._reload import catch_up
 

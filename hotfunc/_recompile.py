@@ -7,8 +7,8 @@ real line numbers.  The module code itself is never executed.
 """
 
 from __future__ import annotations
-
 import __future__
+
 import ast
 import copy
 import importlib.util
@@ -99,7 +99,9 @@ def _collect(body: list[ast.stmt], prefix: str, out: dict[str, list[Definition]]
 def _definition(qualname: str, node: FunctionNode) -> Definition:
     first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
     args = node.args
-    defaults_key = ast.dump(ast.Tuple([*args.defaults, *(d or ast.Constant(...) for d in args.kw_defaults)]))
+    defaults_key = ast.dump(
+        ast.Tuple([*args.defaults, *(d or ast.Constant(...) for d in args.kw_defaults)])
+    )
     parts = [
         ast.dump(args),
         ast.dump(node.returns) if node.returns else "",
@@ -129,7 +131,9 @@ def _future_flags(tree: ast.Module) -> int:
     return flags
 
 
-def find(compiled: CompiledSource, qualname: str, occurrence: int) -> tuple[Definition, CodeType] | None:
+def find(
+    compiled: CompiledSource, qualname: str, occurrence: int
+) -> tuple[Definition, CodeType] | None:
     """The ``occurrence``-th definition of ``qualname`` and its code, or None."""
     found = compiled.definitions.get(qualname, ())
     if occurrence >= len(found):
@@ -151,9 +155,7 @@ def occurrence_of(compiled: CompiledSource, qualname: str, firstlineno: int) -> 
 
 
 def _without_positions(code: CodeType) -> CodeType:
-    consts = tuple(
-        _without_positions(c) if isinstance(c, CodeType) else c for c in code.co_consts
-    )
+    consts = tuple(_without_positions(c) if isinstance(c, CodeType) else c for c in code.co_consts)
     return code.replace(co_firstlineno=1, co_consts=consts)
 
 

@@ -7,6 +7,7 @@ failed event, and the function keeps its last good code.
 
 from __future__ import annotations
 
+import contextlib
 import linecache
 import logging
 import time
@@ -33,8 +34,9 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
         except FileNotFoundError:
             source.last_bytes = None
             return _fail_file(
-                entries, started, f"{path}:1: file deleted; keeping the last good code "
-                "until it reappears"
+                entries,
+                started,
+                f"{path}:1: file deleted; keeping the last good code until it reappears",
             )
         except OSError as exc:
             source.last_bytes = None
@@ -45,16 +47,19 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
         source.last_bytes = data
         if not data.strip():
             return _fail_file(
-                entries, started, f"{path}:1: file is empty (a save in progress?); "
-                "keeping the last good code"
+                entries,
+                started,
+                f"{path}:1: file is empty (a save in progress?); keeping the last good code",
             )
         try:
             text = _recompile.decode(data)
         except UnicodeDecodeError as exc:
             line = data[: exc.start].count(b"\n") + 1
             return _fail_file(
-                entries, started, f"{path}:{line}: cannot decode the file as {exc.encoding}: "
-                f"{exc.reason}; declare its encoding with a '# -*- coding: ... -*-' line"
+                entries,
+                started,
+                f"{path}:{line}: cannot decode the file as {exc.encoding}: "
+                f"{exc.reason}; declare its encoding with a '# -*- coding: ... -*-' line",
             )
         except SyntaxError as exc:
             return _fail_file(entries, started, f"{path}:{exc.lineno or 1}: {exc.msg}")
@@ -62,8 +67,10 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
             compiled = _recompile.compile_source(text, source.filename)
         except SyntaxError as exc:
             return _fail_file(
-                entries, started, f"{path}:{exc.lineno or 1}: {type(exc).__name__}: {exc.msg}; "
-                "keeping the last good code"
+                entries,
+                started,
+                f"{path}:{exc.lineno or 1}: {type(exc).__name__}: {exc.msg}; "
+                "keeping the last good code",
             )
         except ValueError as exc:
             return _fail_file(entries, started, f"{path}:1: {exc}; keeping the last good code")
@@ -197,10 +204,8 @@ def _namespace(func: FunctionType) -> dict[str, Any]:
     """Names a ``def`` statement sees besides globals: closure cells, class scope."""
     names: dict[str, Any] = {}
     for name, cell in zip(func.__code__.co_freevars, func.__closure__ or (), strict=False):
-        try:
+        with contextlib.suppress(ValueError):  # an empty cell: not bound yet
             names[name] = cell.cell_contents
-        except ValueError:  # an empty cell: the variable is not bound yet
-            pass
     owner = _owner_class(func, names.get("__class__"))
     if owner is not None:
         names.update(vars(owner))
@@ -225,7 +230,6 @@ def catch_up(entry: Entry, func: FunctionType) -> None:
         return
     sibling = next((f for f in entry.functions if f.__code__ is entry.code), None)
     _swap.apply(func, entry.code, sibling, False)
-
 
 
 def notify(events: list[ReloadEvent]) -> None:

@@ -65,9 +65,7 @@ class FileWatcher:
         self._thread = threading.Thread(target=self._run, name="hotfunc-reloader", daemon=True)
 
     def _new_observer(self, polling: bool) -> BaseObserver:
-        observer: BaseObserver = (
-            PollingObserver(timeout=self.interval) if polling else Observer()
-        )
+        observer: BaseObserver = PollingObserver(timeout=self.interval) if polling else Observer()
         observer.daemon = True
         observer.name = "hotfunc-observer"
         return observer

@@ -11,7 +11,9 @@ from pathlib import Path
 from . import _api, _registry
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.002) -> None:
+def wait_for(
+    predicate: Callable[[], object], timeout: float = 5.0, interval: float = 0.002
+) -> None:
     """Poll ``predicate`` until it is true; fail after ``timeout`` seconds.
 
     Exceptions the predicate raises count as "not yet" until the deadline, so a

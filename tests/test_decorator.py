@@ -79,11 +79,14 @@ def test_methods_in_either_stacking_order(project):
     assert qualnames == ["C.c1", "C.c2", "C.m", "C.p", "C.p", "C.s1", "C.s2"]
     assert isinstance(mod.C.__dict__["s1"], staticmethod)
     assert hotfunc.registry[mod.C.s1].qualname == "C.s1"
-    assert hotfunc.registry[mod.C.__dict__["p"].fset].lineno > hotfunc.registry[mod.C.__dict__["p"].fget].lineno
+    assert (
+        hotfunc.registry[mod.C.__dict__["p"].fset].lineno
+        > hotfunc.registry[mod.C.__dict__["p"].fget].lineno
+    )
 
 
 def test_class_registers_its_body(project):
-    """@hot on a class registers every function of its body, nested classes included, not aliases."""
+    """@hot on a class registers its body's functions and nested classes, not aliases."""
     mod = project.load(
         """
         from hotfunc import hot
@@ -106,7 +109,12 @@ def test_class_registers_its_body(project):
     )
     qualnames = sorted(e.qualname for e in hotfunc.registry)
     assert qualnames == [
-        "Service.Inner.deep", "Service.c", "Service.m", "Service.p", "Service.p", "Service.s",
+        "Service.Inner.deep",
+        "Service.c",
+        "Service.m",
+        "Service.p",
+        "Service.p",
+        "Service.s",
     ]
     assert mod.Service.alias is mod.outside
 

@@ -46,7 +46,9 @@ def test_one_compile_per_change_and_only_the_changed_file(project, compiles):
     assert compiles == [mod.__file__]
     assert [e.entry.qualname for e in events] == ["f3"]
     assert mod.f3() == 300
-    assert {e.version for e in hotfunc.registry if e.qualname != "f3" or e.file == other.__file__} == {0}
+    assert {
+        e.version for e in hotfunc.registry if e.qualname != "f3" or e.file == other.__file__
+    } == {0}
 
 
 def test_same_content_swaps_nothing(project, compiles):

@@ -1,4 +1,4 @@
-"""What must never happen: re-run module code, wrap, add globals, break super(), kill the watcher."""
+"""What must never happen: module code re-run, a wrapper, new globals, a broken super()."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ def test_body_of_every_kind_of_function(project, wait):
 
 
 def test_methods_static_class_and_properties(project, wait):
-    """Methods, staticmethods, classmethods and property accessors change, in either stacking order."""
+    """Methods, static/class methods and property accessors change, in either stacking order."""
     source = """
         from hotfunc import hot
         class C:
@@ -155,7 +155,7 @@ def test_tornado_coroutine_over_hot(project, wait):
 
 
 def test_defaults_and_keyword_defaults(project, wait):
-    """Default and keyword-only defaults are re-evaluated once per reload, with class-scope names."""
+    """Defaults and keyword-only defaults are re-evaluated once per reload, class scope included."""
     source = """
         from hotfunc import hot
         BASE = 10
@@ -197,11 +197,7 @@ def test_mutable_default_survives_a_body_edit(project, wait):
 def test_docstring_and_annotations(project, wait, future):
     """__doc__ and __annotations__ follow the file, with or without postponed annotations."""
     source = future + (
-        "from hotfunc import hot\n"
-        "@hot\n"
-        "def f(x: {t}) -> {t}:\n"
-        '    """{doc}"""\n'
-        "    return x\n"
+        'from hotfunc import hot\n@hot\ndef f(x: {t}) -> {t}:\n    """{doc}"""\n    return x\n'
     )
     mod = project.load(source.format(t="int", doc="old"))
     project.edit(mod, source.format(t="str", doc="new"))
