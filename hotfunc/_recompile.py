@@ -12,6 +12,7 @@ import __future__
 import ast
 import copy
 import importlib.util
+import sys
 from dataclasses import dataclass
 from types import CodeType, FunctionType
 from typing import Any
@@ -198,3 +199,76 @@ def evaluate_definition(
     made = scope[node.name]
     assert isinstance(made, FunctionType)
     return made
+
+
+class _ExplicitSuper(ast.NodeTransformer):
+    """Rewrite ``super()`` and ``__class__`` in one method's own scope."""
+
+    def __init__(self, owner: str, first_arg: str) -> None:
+        self.owner = owner
+        self.first_arg = first_arg
+
+    def _owner(self, at: ast.AST) -> ast.expr:
+        expr = ast.parse(self.owner, mode="eval").body
+        for node in ast.walk(expr):
+            ast.copy_location(node, at)
+        return expr
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id == "super" and not node.args:
+            if not node.keywords:
+                first = ast.copy_location(ast.Name(self.first_arg, ast.Load()), node)
+                node.args = [self._owner(node), first]
+            # The compiler gives a method a __class__ cell whenever the bare
+            # name ``super`` appears in it, arguments or not.
+            builtin = ast.parse('__import__("builtins").super', mode="eval").body
+            for part in ast.walk(builtin):
+                ast.copy_location(part, node.func)
+            node.func = builtin
+        return node
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if node.id == "__class__" and isinstance(node.ctx, ast.Load):
+            return self._owner(node)
+        return node
+
+    def _skip(self, node: ast.AST) -> ast.AST:
+        return node  # nested scopes have their own first argument
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = visit_ClassDef = _skip
+
+
+def compile_explicit_super(definition: Definition, filename: str, flags: int) -> CodeType | None:
+    """Compile a method with ``super()`` spelled ``super(Owner, self)``.
+
+    Zero-argument ``super()`` needs a ``__class__`` cell, which only the class
+    statement creates; a method that had none cannot gain one.  Naming the
+    class through its module-level path needs no cell, nor does reaching
+    ``super`` through the ``builtins`` module.  Returns None when the
+    class is not reachable that way (defined inside a function) or the method
+    has no first argument.
+    """
+    *classes, _ = definition.qualname.split(".")
+    args = definition.node.args
+    positional = [*args.posonlyargs, *args.args]
+    if not classes or "<locals>" in classes or not positional:
+        return None
+    method = copy.deepcopy(definition.node)
+    rewrite = _ExplicitSuper(".".join(classes), positional[0].arg)
+    method.body = [rewrite.visit(stmt) for stmt in method.body]
+    # Nest the method in bare classes of the same names, so the code object gets
+    # the same qualname; the line numbers come from the copied nodes.
+    body: ast.stmt = method
+    for name in reversed(classes):
+        body = ast.copy_location(
+            ast.ClassDef(name=name, bases=[], keywords=[], body=[body], decorator_list=[]),
+            definition.node,
+        )
+        if sys.version_info >= (3, 12):
+            body.type_params = []
+    module = ast.Module(body=[body], type_ignores=[])
+    ast.fix_missing_locations(module)
+    codes: dict[tuple[str, int], CodeType] = {}
+    _index_codes(compile(module, filename, "exec", flags=flags, dont_inherit=True), codes)
+    return codes.get((definition.qualname, definition.firstlineno))

@@ -11,7 +11,7 @@ import contextlib
 import linecache
 import logging
 import time
-from types import FunctionType, TracebackType
+from types import CodeType, FunctionType, TracebackType
 from typing import Any
 
 from . import _recompile, _swap
@@ -134,6 +134,12 @@ def _update(
             False,
         )
     definition, code = found
+    if (
+        "__class__" in code.co_freevars
+        and funcs
+        and "__class__" not in funcs[0].__code__.co_freevars
+    ):
+        code = _explicit_super(entry, definition, compiled.flags, funcs[0]) or code
     code_changed = code != entry.code
     moved = code_changed and _recompile.moved_only(entry.code, code)
     signature_changed = definition.signature_key != entry._signature_key
@@ -176,6 +182,15 @@ def _update(
     entry.reloaded_at = time.time()
     _swap.clear_caches(entry.caches())
     return problem, True
+
+
+def _explicit_super(
+    entry: Entry, definition: _recompile.Definition, flags: int, func: FunctionType
+) -> CodeType | None:
+    """Code for a method that newly uses ``super()``, when its class is reachable."""
+    if _owner_class(func, None) is None:
+        return None
+    return _recompile.compile_explicit_super(definition, entry.source.filename, flags)
 
 
 def _resolve(entry: Entry, baseline: _recompile.CompiledSource | None) -> None:

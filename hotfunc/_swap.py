@@ -27,11 +27,11 @@ def closure_error(func: FunctionType, code: CodeType) -> str | None:
         return None
     name = func.__qualname__
     if "__class__" in new and "__class__" not in old:
-        owner = name.rpartition(".")[0] or "TheClass"
+        owner = name.rpartition(".")[0].rpartition("<locals>.")[2] or "TheClass"
         return (
             f"cannot swap {name!r}: zero-argument super() (or __class__) needs a class cell "
-            f"that Python only creates when the class statement runs; write "
-            f"super({owner.replace('.<locals>', '')}, self) or restart the process"
+            f"that Python only creates when the class statement runs, and this class is "
+            f"not reachable from module globals; write super({owner}, self) or restart"
         )
     outer = name.rpartition(".<locals>.")[0]
     recover = (

@@ -95,21 +95,54 @@ def test_closure_variables_changed(project, wait):
 
 
 def test_method_gains_super(project, wait):
-    """A method that starts calling super() gets the clear closure error, not a crash."""
+    """A method that starts calling super() works when its class is reachable by name."""
     source = """
         from hotfunc import hot
         class Base:
             def hello(self): return "base"
-        class Child(Base):
-            @hot
-            def hello(self):
-                return {body}
+            @classmethod
+            def make(cls): return "made"
+        class Outer:
+            class Child(Base):
+                @hot
+                def hello(self):
+                    return {body}
+                @hot
+                @classmethod
+                def make(cls):
+                    return {make}
+        """
+    mod = project.load(source.format(body="'child'", make="'child'"))
+    project.edit(
+        mod,
+        source.format(
+            body="'child+' + super().hello()", make="super().make() + __class__.__name__"
+        ),
+    )
+    wait(lambda: mod.Outer.Child().hello() == "child+base")
+    assert mod.Outer.Child.make() == "madeChild"
+    assert hotfunc.registry[mod.Outer.Child.hello].error is None
+
+
+def test_local_class_method_gains_super(project, wait):
+    """A method of a class made inside a function cannot gain super(); the error says so."""
+    source = """
+        from hotfunc import hot
+        class Base:
+            def hello(self): return "base"
+        def build():
+            class Child(Base):
+                @hot
+                def hello(self):
+                    return {body}
+            return Child
+        Child = build()
         """
     mod = project.load(source.format(body="'child'"))
     project.edit(mod, source.format(body="'child+' + super().hello()"))
     entry = hotfunc.registry[mod.Child.hello]
     wait(lambda: entry.error is not None)
-    assert "super(Child, self)" in entry.error
+    assert "super(Child, self)" in entry.error and "zero-argument super()" in entry.error
     assert mod.Child().hello() == "child"
 
 
