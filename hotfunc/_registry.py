@@ -184,11 +184,15 @@ def _key(code: CodeType) -> tuple[str, str, int]:
     return (code.co_filename, code.co_qualname, code.co_firstlineno)
 
 
-def _no_source_reason(filename: str) -> str | None:
+def _no_source_reason(filename: str, loader: object = None) -> str | None:
     if filename.startswith("<") and filename.endswith(">"):
-        return f"no source file ({filename}): defined at a REPL or by exec()"
+        return f"no source file ({filename}): defined at a REPL or by exec(), so not reloadable"
     if not os.path.isfile(filename):
-        return f"no source file: {filename!r} is not a readable file (zip import or deleted?)"
+        how = f" by {type(loader).__name__}" if loader is not None else ""
+        return (
+            f"no source file: {filename!r} is not a file on disk (loaded{how}), "
+            "so it is not reloadable"
+        )
     return None
 
 
@@ -216,7 +220,8 @@ class Registry:
                 source = self._source_for(func.__code__.co_filename)
                 entry = Entry(func, source)
                 if source.path is None:
-                    entry.error = _no_source_reason(source.filename)
+                    loader = func.__globals__.get("__loader__")
+                    entry.error = _no_source_reason(source.filename, loader)
                 source.entries.append(entry)
                 self._entries.append(entry)
                 self._entries_by_key[key] = entry

@@ -8,6 +8,7 @@ failed event, and the function keeps its last good code.
 from __future__ import annotations
 
 import contextlib
+import functools
 import linecache
 import logging
 import time
@@ -16,6 +17,7 @@ from typing import Any
 
 from . import _recompile, _swap
 from ._registry import Entry, ReloadEvent, SourceFile, callbacks, lock, registry
+from ._wrappers import innermost
 
 logger = logging.getLogger("hotfunc")
 
@@ -180,8 +182,34 @@ def _update(
         return problem, False
     entry.version += 1
     entry.reloaded_at = time.time()
-    _swap.clear_caches(entry.caches())
+    _swap.clear_caches([*entry.caches(), *_caches_around(funcs[0])])
     return problem, True
+
+
+def _caches_around(func: FunctionType) -> list[object]:
+    """``lru_cache`` wrappers applied over ``func`` after ``@hot`` saw it.
+
+    Such a wrapper can only be reached from where the decorated name was
+    stored: the module's globals, or the class dict for a method.  Those are
+    small; the heap is never scanned.
+    """
+    places = [func.__globals__]
+    owner = _owner_class(func, None)
+    if owner is not None:
+        places.append(vars(owner))
+    found: list[object] = []
+    for place in places:
+        for value in list(place.values()):
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            if isinstance(value, _LRU_WRAPPER):
+                inner, caches = innermost(value)
+                if inner is func:
+                    found.extend(caches)
+    return found
+
+
+_LRU_WRAPPER = type(functools.lru_cache(maxsize=1)(lambda: None))
 
 
 def _explicit_super(

@@ -11,6 +11,7 @@ import errno
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -28,6 +29,17 @@ logger = logging.getLogger("hotfunc")
 # check in the reload makes the extra events free.
 _CLOSE_EVENTS = frozenset({"closed", "moved", "deleted"})
 _CHANGE_EVENTS = frozenset({"modified", "created", "moved", "deleted"})
+
+# watchdog opens one inotify instance per watched folder, so a large project
+# meets the instance limit (128 by default) before the watch limit.
+_INOTIFY_LIMITS = {
+    errno.ENOSPC: "fs.inotify.max_user_watches",
+    errno.EMFILE: "fs.inotify.max_user_instances",
+}
+_INOTIFY_SUGGESTED = {
+    "fs.inotify.max_user_watches": "524288",
+    "fs.inotify.max_user_instances": "1024",
+}
 
 
 class _Handler(FileSystemEventHandler):
@@ -71,10 +83,12 @@ class FileWatcher:
         return observer
 
     def start(self, paths: Iterable[str]) -> None:
-        for path in paths:
-            self.watch(path)
+        # Start first: watchdog only opens inotify for a directory scheduled on
+        # a running observer, and that is where a limit error must surface.
         self._observer.start()
         self._thread.start()
+        for path in paths:
+            self.watch(path)
 
     def watch(self, path: str) -> None:
         """Reload ``path`` (a real path) whenever it changes."""
@@ -85,20 +99,25 @@ class FileWatcher:
         try:
             self._observer.schedule(self._handler, directory, recursive=False)
         except OSError as exc:
-            if exc.errno != errno.ENOSPC or self.polling:
+            sysctl = _INOTIFY_LIMITS.get(exc.errno or 0)
+            if sysctl is None or self.polling:
                 # watchdog raises for a folder that is missing or unreadable;
                 # the file's own reload reports it, so keep watching the rest.
                 logger.warning("hotfunc: cannot watch %s: %s", directory, exc)
                 return
-            self._poll(directory)
+            self._poll(directory, exc, sysctl)
         self._watched_dirs.add(directory)
 
-    def _poll(self, directory: str) -> None:
+    def _poll(self, directory: str, exc: OSError, sysctl: str) -> None:
         if self._fallback is None:
             logger.warning(
-                "hotfunc: the inotify watch limit is reached; polling %s instead. "
-                "Raise it with: sysctl fs.inotify.max_user_watches=524288",
+                "hotfunc: %s; polling %s and any further folders every %s s instead. "
+                "Raise the limit with: sudo sysctl %s=%s",
+                exc.strerror,
                 directory,
+                self.interval,
+                sysctl,
+                _INOTIFY_SUGGESTED[sysctl],
             )
             self._fallback = self._new_observer(polling=True)
             self._fallback.start()
@@ -127,6 +146,7 @@ class FileWatcher:
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop watching and join the threads, waiting ``timeout`` seconds at most."""
+        deadline = time.monotonic() + timeout
         self._stopping.set()
         self._wake.set()
         observers = [o for o in (self._observer, self._fallback) if o is not None]
@@ -134,4 +154,4 @@ class FileWatcher:
             observer.stop()
         for thread in (*observers, self._thread):
             if thread.is_alive() and thread is not threading.current_thread():
-                thread.join(timeout)
+                thread.join(max(0.0, deadline - time.monotonic()))
