@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench docs clean
+.PHONY: install demo test fuzz lint format bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The model-based test with thousands of random edit sequences instead of CI's few hundred.
+fuzz: $(STAMP)
+	HOTFUNC_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest tests/test_model.py -o timeout=1800
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -128,7 +128,8 @@ class Entry:
     @property
     def functions(self) -> list[FunctionType]:
         """The live function objects of this definition."""
-        return [f for f in (r() for r in self._refs) if f is not None]
+        live = {id(f): f for f in (r() for r in self._refs) if f is not None}
+        return list(live.values())
 
     @property
     def code(self) -> CodeType:
@@ -136,15 +137,17 @@ class Entry:
         return self._code
 
     def add(self, func: FunctionType) -> None:
-        for ref in self._refs:
-            if ref() is func:
-                return
+        # CPython hands out one shared weakref per object, so an identity test
+        # catches @hot applied twice in a row without scanning every closure.
+        ref = weakref.ref(func)
+        if self._refs and self._refs[-1] is ref:
+            return
         if len(self._refs) >= self._compact_at:
             # A factory may make and drop many closures: forget the dead ones
             # before the list grows without bound.
             self._refs = [r for r in self._refs if r() is not None]
             self._compact_at = max(8, 2 * len(self._refs))
-        self._refs.append(weakref.ref(func))
+        self._refs.append(ref)
 
     def add_cache(self, wrapper: object) -> None:
         if not any(r() is wrapper for r in self._caches):

@@ -12,6 +12,7 @@ import functools
 import linecache
 import logging
 import time
+from collections.abc import Mapping
 from types import CodeType, FunctionType, TracebackType
 from typing import Any
 
@@ -193,7 +194,7 @@ def _caches_around(func: FunctionType) -> list[object]:
     stored: the module's globals, or the class dict for a method.  Those are
     small; the heap is never scanned.
     """
-    places = [func.__globals__]
+    places: list[Mapping[str, Any]] = [func.__globals__]
     owner = _owner_class(func, None)
     if owner is not None:
         places.append(vars(owner))

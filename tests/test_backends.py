@@ -105,10 +105,15 @@ def test_inotify_watch_limit_falls_back_to_polling(tmp_path):
     script = tmp_path / "limited.py"
     script.write_text(f"SOURCE = {SOURCE!r}\n" + LIMITED)
     # A user namespace of its own lets the test lower the limit for itself alone.
-    shell = f"echo 2 > /proc/sys/user/max_inotify_watches && exec {sys.executable} {script} {tmp_path}"
+    shell = (
+        f"echo 2 > /proc/sys/user/max_inotify_watches && exec {sys.executable} {script} {tmp_path}"
+    )
     result = subprocess.run(
         ["unshare", "-U", "-r", "sh", "-c", shell],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "polled 1"

@@ -21,7 +21,9 @@ def _write_bytes(path, data: bytes) -> None:
 
 def test_coding_cookie_latin1(project, wait):
     """A PEP 263 cookie (the seed's own iso-8859-1) with non-ASCII literals."""
-    source = '# -*- coding: iso-8859-1 -*-\nfrom hotfunc import hot\n@hot\ndef f():\n    return "{v}"\n'
+    source = (
+        '# -*- coding: iso-8859-1 -*-\nfrom hotfunc import hot\n@hot\ndef f():\n    return "{v}"\n'
+    )
     path = project.root / "latin.py"
     _write_bytes(path, source.format(v="café").encode("iso-8859-1"))
     importlib.invalidate_caches()
@@ -35,11 +37,11 @@ def test_utf8_bom(project, wait):
     """A UTF-8 file that starts with a byte order mark."""
     source = '\ufefffrom hotfunc import hot\n@hot\ndef f():\n    return "{v}"\n'
     path = project.root / "bom.py"
-    _write_bytes(path, source.format(v="α").encode("utf-8"))
+    _write_bytes(path, source.format(v="über").encode("utf-8"))
     importlib.invalidate_caches()
     mod = importlib.import_module("bom")
-    _write_bytes(path, source.format(v="β").encode("utf-8"))
-    wait(lambda: mod.f() == "β")
+    _write_bytes(path, source.format(v="größer").encode("utf-8"))
+    wait(lambda: mod.f() == "größer")
 
 
 def test_crlf_line_endings(project, wait):

@@ -1,0 +1,82 @@
+"""Calls racing reloads, and stop() racing a reload."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import pytest
+
+import hotfunc
+
+SOURCE = "from hotfunc import hot\n@hot\ndef f(x):\n    return x * {k} + {k}\n"
+
+
+@pytest.fixture
+def fast_switching():
+    # Eight busy threads and the reloader share the GIL; switch often so the
+    # test does not spend its time waiting for a turn.
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)
+    yield
+    sys.setswitchinterval(old)
+
+
+@pytest.mark.usefixtures("watching", "fast_switching")
+def test_eight_threads_during_200_reloads(project, wait):
+    """Every call returns the old or the new value, nothing raises, nothing deadlocks."""
+    mod = project.load(SOURCE.format(k=0))
+    entry = hotfunc.registry[mod.f]
+    stop = threading.Event()
+    problems: list[object] = []
+    counts = [0] * 8
+
+    def hammer(slot: int) -> None:
+        while not stop.is_set():
+            try:
+                value = mod.f(1)
+            except Exception as exc:  # any exception is a failure of the swap
+                problems.append(exc)
+                return
+            if value % 2:  # x*k + k with x=1 is always even for even k
+                problems.append(value)
+            counts[slot] += 1
+
+    threads = [threading.Thread(target=hammer, args=(i,), daemon=True) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    try:
+        for version in range(1, 201):
+            project.edit(mod, SOURCE.format(k=2 * version))
+            wait(lambda version=version: entry.version == version, timeout=20)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    assert problems == []
+    assert not any(t.is_alive() for t in threads)
+    assert all(counts)
+    assert mod.f(1) == 800
+
+
+def test_stop_during_a_reload_returns_within_a_second(project, wait):
+    """stop() while a reload is stuck in a callback returns within 1 s; the watcher is gone."""
+    mod = project.load(SOURCE.format(k=1))
+    entered, release = threading.Event(), threading.Event()
+
+    @hotfunc.on_reload
+    def stuck(event):
+        entered.set()
+        release.wait(30)
+
+    hotfunc.start()
+    try:
+        project.edit(mod, SOURCE.format(k=2))
+        assert entered.wait(10)
+        began = time.monotonic()
+        hotfunc.stop()
+        assert time.monotonic() - began < 1.5
+        assert not hotfunc.is_running()
+    finally:
+        release.set()

@@ -1,0 +1,116 @@
+"""Model-based test: random edit sequences through the real watcher match a simple model."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import os
+import sys
+import threading
+
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import hotfunc  # noqa: E402
+from hotfunc.testing import wait_for, write_source  # noqa: E402
+
+NAMES = [f"fn{i}" for i in range(6)]
+EXAMPLES = int(os.environ.get("HOTFUNC_FUZZ_EXAMPLES", "300"))
+_counter = itertools.count()
+
+
+def render(pad: int, funcs: dict[str, tuple[int, int]]) -> tuple[str, dict[str, int]]:
+    """Source for the model, and the line each function's @hot decorator lands on."""
+    lines = ["from hotfunc import hot"] + ["# padding"] * pad
+    where = {}
+    for name, (default, value) in funcs.items():
+        lines.append("")
+        where[name] = len(lines) + 1
+        lines += ["@hot", f"def {name}(x={default}):", f"    return x + {value}"]
+    return "\n".join(lines) + "\n", where
+
+
+values = st.integers(-50, 50)
+edits = st.one_of(
+    st.tuples(st.just("body"), st.sampled_from(NAMES), values),
+    st.tuples(st.just("default"), st.sampled_from(NAMES), values),
+    st.tuples(st.just("add"), st.sampled_from(NAMES), values),
+    st.tuples(st.just("remove"), st.sampled_from(NAMES), values),
+    st.tuples(st.just("rename"), st.sampled_from(NAMES), st.sampled_from(NAMES)),
+    st.tuples(st.just("syntax"), st.just(""), values),
+    st.tuples(st.just("insert"), st.just(""), st.integers(1, 5)),
+    st.tuples(st.just("recreate"), st.just(""), values),
+)
+step = st.tuples(edits, st.booleans())  # the edit and whether the save is atomic
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model")
+    sys.path.insert(0, str(path))
+    yield path
+    sys.path.remove(str(path))
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    initial=st.dictionaries(st.sampled_from(NAMES), st.tuples(values, values), min_size=1),
+    steps=st.lists(step, min_size=1, max_size=8),
+)
+@pytest.mark.usefixtures("watching")
+def test_edits_match_the_model(folder, initial, steps):
+    """After any edit sequence that ends in valid source, hot functions do what it says."""
+    name = f"model_{next(_counter)}"
+    path = folder / f"{name}.py"
+    pad = 0
+    funcs = dict(initial)
+    write_source(path, render(pad, funcs)[0])
+    importlib.invalidate_caches()
+    mod = importlib.import_module(name)
+    registered = {n: getattr(mod, n) for n in funcs}
+
+    for (kind, target, arg), atomic in steps:
+        if kind in ("body", "default") and target in funcs:
+            default, value = funcs[target]
+            funcs[target] = (arg, value) if kind == "default" else (default, arg)
+        elif kind == "add" and target not in funcs:
+            funcs[target] = (arg, arg)
+        elif kind == "remove" and len(funcs) > 1:
+            funcs.pop(target, None)
+        elif kind == "rename" and target in funcs and arg not in funcs:
+            funcs = {(arg if n == target else n): v for n, v in funcs.items()}
+        elif kind == "insert":
+            pad += arg
+        if kind == "syntax":
+            write_source(path, render(pad, funcs)[0] + "def broken(:\n", atomic=atomic)
+            continue
+        if kind == "recreate":
+            os.remove(path)
+        write_source(path, render(pad, funcs)[0], atomic=atomic)
+
+    text, where = render(pad, funcs)
+    write_source(path, text)  # the sequence ends in valid source
+
+    def settled() -> bool:
+        for fname, func in registered.items():
+            entry = hotfunc.registry[func]
+            if fname in funcs:
+                default, value = funcs[fname]
+                if func() != default + value or func.__code__.co_firstlineno != where[fname]:
+                    return False
+                if entry.error is not None or entry.lineno != where[fname]:
+                    return False
+            elif entry.error is None or "no longer defined" not in entry.error:
+                return False
+        return True
+
+    wait_for(settled, timeout=10)
+    reloader = [t for t in threading.enumerate() if t.name == "hotfunc-reloader"]
+    assert hotfunc.is_running() and len(reloader) == 1 and reloader[0].is_alive()
