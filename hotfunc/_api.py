@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import os
-from pathlib import Path
 
 from . import _registry
-from ._registry import ReloadCallback, ReloadEvent, SourceFile, lock, registry, settings
-from ._reload import notify, reload_source
+from ._registry import lock, logger, registry, settings
 
-logger = logging.getLogger("hotfunc")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._registry import ReloadCallback, ReloadEvent, SourceFile
 
 
 def start(*, polling: bool | None = None, interval: float = 0.5) -> None:
@@ -34,7 +33,7 @@ def start(*, polling: bool | None = None, interval: float = 0.5) -> None:
         msg = f"interval must be greater than 0 to avoid spinning, not {interval!r}"
         raise ValueError(msg)
     if settings.disabled:
-        logger.info("hotfunc: HOTFUNC_DISABLE is set; not watching any file")
+        logger().info("hotfunc: HOTFUNC_DISABLE is set; not watching any file")
         return
     with lock:
         if _registry.watcher is not None:
@@ -78,11 +77,13 @@ def reload(target: object = None) -> list[ReloadEvent]:
     Raises:
         KeyError: ``target`` is a function hotfunc does not know.
     """
+    from ._reload import notify, reload_source
+
     sources: list[SourceFile]
     if target is None:
         sources = registry.sources()
     elif isinstance(target, (str, os.PathLike)):
-        sources = registry.sources_at(os.fspath(Path(target).resolve()))
+        sources = registry.sources_at(os.path.abspath(os.fspath(target)))
     else:
         sources = [registry[target].source]
     events: list[ReloadEvent] = []
@@ -114,15 +115,16 @@ def status() -> str:
 def _restart_in_child() -> None:
     # A forked child has copies of the watcher objects but none of their
     # threads; a lock another thread held at fork time would stay held forever.
-    _registry.lock._at_fork_reinit()  # type: ignore[attr-defined]
+    _registry.lock._at_fork_reinit()  # type: ignore[attr-defined]  # CPython's RLock has it
     old = _registry.watcher
     if old is None:
         return
     _registry.watcher = None
     try:
-        start(polling=getattr(old, "polling", None), interval=getattr(old, "interval", 0.5))
+        old.abandon()
+        start(polling=old.polling, interval=old.interval)
     except Exception:  # a child must come up even when its watcher cannot
-        logger.exception("hotfunc: cannot start the watcher in forked child %d", os.getpid())
+        logger().exception("hotfunc: cannot start the watcher in forked child %d", os.getpid())
 
 
 os.register_at_fork(after_in_child=_restart_in_child)

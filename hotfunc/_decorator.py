@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from types import FunctionType
-from typing import TypeVar
 
-from ._registry import registry, settings
+from ._registry import logger, registry, settings
 from ._wrappers import accessors, innermost
 
-logger = logging.getLogger("hotfunc")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
 
-_T = TypeVar("_T")
+    _T = TypeVar("_T")
 
 
 def hot(obj: _T) -> _T:
@@ -47,7 +47,7 @@ def _register(func: FunctionType, caches: tuple[object, ...] = ()) -> None:
     entry, created = registry.add(func, caches)
     if created:
         if entry.error is not None:
-            logger.warning(
+            logger().warning(
                 "hotfunc: %s registered but cannot be reloaded: %s", entry.name, entry.error
             )
     elif entry.version:

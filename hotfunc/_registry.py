@@ -8,68 +8,98 @@ if any).  Inspection returns snapshots, never the live internals.
 
 from __future__ import annotations
 
+# ``import hotfunc`` runs at every boot of the application, so this module and
+# everything it imports stay cheap: no typing, dataclasses, logging or
+# threading module at run time (``_thread`` is built in).
+import _thread
 import os
-import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from types import CodeType, FunctionType
-from typing import TYPE_CHECKING, Protocol
 
 from ._wrappers import innermost
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import logging
+    from collections.abc import Callable, Iterator
+    from typing import Protocol
+
     from ._recompile import CompiledSource
+
+    class Watcher(Protocol):
+        """What the registry and the API need from the file watcher."""
+
+        polling: bool
+        interval: float
+
+        def watch(self, path: str) -> None: ...
+
+        def stop(self, timeout: float = ...) -> None: ...
+
+        def abandon(self) -> None: ...
+
+    ReloadCallback = Callable[["ReloadEvent"], object]
 
 # Re-entrant because a reload may register functions (a factory called by an
 # ``on_reload`` callback) while it already holds the lock.
-lock = threading.RLock()
+lock = _thread.RLock()
+
+
+def logger() -> logging.Logger:
+    """The ``hotfunc`` logger; the logging module is imported on first use."""
+    import logging
+
+    return logging.getLogger("hotfunc")
 
 
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
-@dataclass(slots=True)
 class Settings:
     """Switches read once from the environment at import time."""
 
-    disabled: bool = _env_flag("HOTFUNC_DISABLE")
-    polling: bool = _env_flag("HOTFUNC_POLLING")
+    __slots__ = ("disabled", "polling")
+
+    def __init__(self) -> None:
+        #: ``HOTFUNC_DISABLE``: @hot registers nothing, start() does nothing.
+        self.disabled = _env_flag("HOTFUNC_DISABLE")
+        #: ``HOTFUNC_POLLING``: start() polls instead of using notifications.
+        self.polling = _env_flag("HOTFUNC_POLLING")
 
 
 settings = Settings()
 
-
-class Watcher(Protocol):
-    """What the registry needs from the file watcher."""
-
-    def watch(self, path: str) -> None: ...
-
-    def stop(self, timeout: float = ...) -> None: ...
-
-
 watcher: Watcher | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class ReloadEvent:
     """What happened to one entry during one reload.
 
     ``ok`` is true for a swap and for an entry whose earlier error went away;
     ``error`` is the one-line reason otherwise.  ``duration`` is in seconds and
-    covers the whole reload of the file.
+    covers the whole reload of the file; ``version`` is the entry's version after it.
     """
 
-    entry: Entry
-    ok: bool
-    error: str | None
-    duration: float
-    version: int
+    __slots__ = ("duration", "entry", "error", "ok", "version")
+
+    def __init__(
+        self, entry: Entry, ok: bool, error: str | None, duration: float, version: int
+    ) -> None:
+        self.entry = entry
+        self.ok = ok
+        self.error = error
+        self.duration = duration
+        self.version = version
+
+    def __repr__(self) -> str:
+        state = "ok" if self.ok else f"error={self.error!r}"
+        return (
+            f"<ReloadEvent {self.entry.name} v{self.version} {state} {self.duration * 1e3:.1f} ms>"
+        )
 
 
-ReloadCallback = Callable[[ReloadEvent], object]
 callbacks: list[ReloadCallback] = []
 
 

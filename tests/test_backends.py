@@ -19,7 +19,7 @@ def test_polling_on_request(project, wait):
     mod = project.load(SOURCE.format(v=1))
     hotfunc.start(polling=True, interval=0.05)
     watcher = _registry.watcher
-    assert type(watcher._observer).__name__ == "PollingObserver"
+    assert watcher.backend == "polling"
     project.edit(mod, SOURCE.format(v=2))
     wait(lambda: mod.f() == 2)
     project.edit(mod, SOURCE.format(v=3), atomic=True)
@@ -40,7 +40,7 @@ def test_polling_from_the_environment(tmp_path):
             def f():
                 return 1
             hotfunc.start(interval=0.05)
-            assert type(_registry.watcher._observer).__name__ == "PollingObserver"
+            assert _registry.watcher.backend == "polling"
             me = pathlib.Path(__file__)
             me.write_text(me.read_text().replace("return 1", "return 2"))
             wait_for(lambda: f() == 2)

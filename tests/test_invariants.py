@@ -64,7 +64,7 @@ def test_watcher_thread_is_one_and_idempotent(project):
     project.load("from hotfunc import hot\n@hot\ndef f(): return 1\n")
     hotfunc.start()
     names = [t.name for t in threading.enumerate()]
-    assert names.count("hotfunc-reloader") == 1
+    assert names.count("hotfunc-watcher") == 1
     hotfunc.stop()
-    assert "hotfunc-reloader" not in [t.name for t in threading.enumerate()]
+    assert "hotfunc-watcher" not in [t.name for t in threading.enumerate()]
     assert not hotfunc.is_running()

@@ -112,5 +112,5 @@ def test_edits_match_the_model(folder, initial, steps):
         return True
 
     wait_for(settled, timeout=10)
-    reloader = [t for t in threading.enumerate() if t.name == "hotfunc-reloader"]
+    reloader = [t for t in threading.enumerate() if t.name == "hotfunc-watcher"]
     assert hotfunc.is_running() and len(reloader) == 1 and reloader[0].is_alive()

@@ -23,7 +23,7 @@ if pid == 0:
     code = 1
     try:
         names = [t.name for t in threading.enumerate()]
-        assert hotfunc.is_running() and "hotfunc-reloader" in names, names
+        assert hotfunc.is_running() and "hotfunc-watcher" in names, names
         module.write_text(module.read_text().replace("return 1", "return 2"))
         wait_for(lambda: forked_app.f() == 2)
         hotfunc.stop()

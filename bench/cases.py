@@ -1,0 +1,384 @@
+"""One benchmark case for one tool, in this fresh process; prints a JSON result.
+
+Usage: python bench/cases.py CASE TOOL '{"param": ...}'
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+import tracemalloc
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import workload
+
+# -- tools ---------------------------------------------------------------------
+
+
+class Tool:
+    """How one reloader is set up around a generated module."""
+
+    header = ""
+    decorator = ""
+
+    def start(self, folder: Path) -> None:
+        pass
+
+    def probe(self, module: ModuleType, name: str) -> Any:
+        return getattr(module, name)()
+
+    def stop(self) -> None:
+        pass
+
+
+class Hotfunc(Tool):
+    header = "from hotfunc import hot\n"
+    decorator = "@hot"
+
+    def start(self, folder: Path) -> None:
+        import hotfunc
+
+        hotfunc.start()
+
+    def stop(self) -> None:
+        import hotfunc
+
+        hotfunc.stop()
+
+
+class Jurigged(Tool):
+    def start(self, folder: Path) -> None:
+        import jurigged
+
+        self.watcher = jurigged.watch(str(folder / "*.py"), logger=lambda *a, **k: None)
+
+    def stop(self) -> None:
+        self.watcher.stop()
+
+
+class IPythonAutoreload(Tool):
+    """IPython's autoreload, asked to check once per probe, as %autoreload does per cell."""
+
+    def start(self, folder: Path) -> None:
+        from IPython.extensions.autoreload import ModuleReloader
+
+        self.reloader = ModuleReloader()
+        self.reloader.check_all = True
+        self.reloader.enabled = True
+        self.reloader.check()  # record modification times
+
+    def probe(self, module: ModuleType, name: str) -> Any:
+        self.reloader.check()
+        return getattr(module, name)()
+
+
+class Reloading(Tool):
+    header = "from reloading import reloading\n"
+    decorator = "@reloading"
+
+
+class WatchdogBare(Tool):
+    """The floor: a bare watchdog handler that recompiles the file and swaps every function."""
+
+    def start(self, folder: Path) -> None:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        modules = self.modules
+
+        class Handler(FileSystemEventHandler):
+            def on_closed(self, event: Any) -> None:
+                module = modules.get(event.src_path)
+                if module is None:
+                    return
+                with open(event.src_path, encoding="utf-8") as fh:
+                    code = compile(fh.read(), event.src_path, "exec")
+                namespace: dict[str, Any] = {}
+                exec(code, namespace)
+                for key, value in namespace.items():
+                    old = getattr(module, key, None)
+                    if hasattr(old, "__code__") and hasattr(value, "__code__"):
+                        old.__code__ = value.__code__
+
+        self.observer = Observer()
+        self.observer.schedule(Handler(), str(folder))
+        self.observer.start()
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join()
+
+
+TOOLS = {
+    "hotfunc": Hotfunc,
+    "watchdog-bare": WatchdogBare,
+    "jurigged": Jurigged,
+    "ipython": IPythonAutoreload,
+    "reloading": Reloading,
+}
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _load(folder: Path, name: str) -> ModuleType:
+    sys.path.insert(0, str(folder))
+    importlib.invalidate_caches()
+    return importlib.import_module(name)
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"p50": pick(0.5), "p95": pick(0.95), "n": len(ordered)}
+
+
+def _edit_loop(
+    tool: Tool,
+    files: list[tuple[Path, ModuleType, int]],
+    target: int,
+    edits: int,
+    sleep: float,
+) -> dict[str, Any]:
+    """Edit one function ``edits`` times; measure save-to-new-result latency."""
+    path, module, functions = files[target]
+    index = functions // 2
+    name = f"func_{index}"
+    latencies: list[float] = []
+    misses = 0
+    for edit in range(1, edits + 1):
+        value = edit * 7
+        text = workload.module_source(
+            functions, {index: value}, header=tool.header, decorator=tool.decorator
+        )
+        workload.write(path, text)
+        started = time.perf_counter()
+        latency = workload.probe_latency(
+            lambda: tool.probe(module, name), value, started, sleep=sleep
+        )
+        if latency is None:
+            misses += 1
+        else:
+            latencies.append(latency)
+        time.sleep(0.02)  # let the previous save's events drain
+    result: dict[str, Any] = _percentiles(latencies) if latencies else {}
+    result["misses"] = misses
+    return result
+
+
+def _make_files(
+    tool: Tool, folder: Path, count: int, functions: int
+) -> list[tuple[Path, ModuleType, int]]:
+    files = []
+    for number in range(count):
+        name = f"bench_mod_{number}"
+        path = folder / f"{name}.py"
+        text = workload.module_source(functions, header=tool.header, decorator=tool.decorator)
+        workload.write(path, text)
+        files.append((path, name))
+    loaded = []
+    for path, name in files:
+        loaded.append((path, _load(folder, name), functions))
+    return loaded
+
+
+# -- cases ---------------------------------------------------------------------
+
+
+def case_reload(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Latency from a completed save to the first call that returns the new value."""
+    tool = TOOLS[tool_name]()
+    folder = Path(tempfile.mkdtemp(prefix="hotfunc-bench-"))
+    keep = None
+    if params.get("heap_objects"):
+        keep = [(i,) for i in range(params["heap_objects"])]
+    files = _make_files(tool, folder, params.get("files", 1), params.get("functions", 1))
+    tool.modules = {str(p): m for p, m, _ in files}  # type: ignore[attr-defined]
+    tool.start(folder)
+    time.sleep(0.2)
+    try:
+        result = _edit_loop(
+            tool, files, len(files) // 2, params.get("edits", 20), params.get("sleep", 0.0)
+        )
+    finally:
+        tool.stop()
+    del keep
+    return result
+
+
+def case_shift(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Insert a line at the top; time until every function reports its new line."""
+    tool = TOOLS[tool_name]()
+    folder = Path(tempfile.mkdtemp(prefix="hotfunc-bench-"))
+    functions = params.get("functions", 200)
+    [(path, module, _)] = _make_files(tool, folder, 1, functions)
+    tool.modules = {str(path): module}  # type: ignore[attr-defined]
+    funcs = [getattr(module, f"func_{i}") for i in range(functions)]
+    base = [f.__code__.co_firstlineno for f in funcs]
+    tool.start(folder)
+    time.sleep(0.2)
+    latencies: list[float] = []
+    misses = 0
+    try:
+        for pad in range(1, params.get("edits", 10) + 1):
+            text = workload.module_source(functions, header=tool.header, decorator=tool.decorator)
+            workload.write(path, "#\n" * pad + text)
+            started = time.perf_counter()
+
+            def moved(pad: int = pad) -> bool:
+                if isinstance(tool, IPythonAutoreload):
+                    tool.reloader.check()
+                return all(
+                    f.__code__.co_firstlineno == b + pad for f, b in zip(funcs, base, strict=True)
+                )
+
+            latency = workload.probe_latency(moved, True, started, timeout=5)
+            if latency is None:
+                misses += 1
+            else:
+                latencies.append(latency)
+            time.sleep(0.02)
+    finally:
+        tool.stop()
+    result: dict[str, Any] = _percentiles(latencies) if latencies else {}
+    result["misses"] = misses
+    return result
+
+
+def case_per_call(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Seconds per call of a small function, and the same for a plain function."""
+    folder = Path(tempfile.mkdtemp(prefix="hotfunc-bench-"))
+    decorator = {"hotfunc": "@hot", "reloading": "@reloading", "seed": "@realtimefunc"}.get(
+        tool_name, ""
+    )
+    header = {
+        "hotfunc": "from hotfunc import hot\n",
+        "reloading": "from reloading import reloading\n",
+        "seed": "from seed_realtimefunc import realtimefunc\n",
+    }.get(tool_name, "")
+    workload.write(folder / "plain_mod.py", workload.module_source(1))
+    workload.write(
+        folder / "tool_mod.py", workload.module_source(1, header=header, decorator=decorator)
+    )
+    plain = _load(folder, "plain_mod").func_0
+    func = _load(folder, "tool_mod").func_0
+    tool = TOOLS[tool_name]() if tool_name in TOOLS else Tool()
+    tool.modules = {}  # type: ignore[attr-defined]
+    tool.start(folder)
+    slow = tool_name in ("reloading", "seed")
+    number = params.get("slow_calls", 300) if slow else params.get("calls", 200_000)
+    try:
+        tool_times, plain_times = [], []
+        for _ in range(params.get("repeats", 7)):
+            plain_times.append(timeit.timeit(plain, number=params.get("calls", 200_000)))
+            tool_times.append(timeit.timeit(func, number=number))
+    finally:
+        tool.stop()
+    per_plain = sorted(plain_times)[len(plain_times) // 2] / params.get("calls", 200_000)
+    per_tool = sorted(tool_times)[len(tool_times) // 2] / number
+    return {"per_call": per_tool, "plain": per_plain, "ratio": per_tool / per_plain}
+
+
+def case_import(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Import time of a module of N hot functions against the same module without @hot."""
+    import hotfunc  # noqa: F401  # its own import is measured elsewhere
+
+    folder = Path(params["folder"])
+    sys.path.insert(0, str(folder))
+    name = params["module"]
+    started = time.perf_counter()
+    importlib.import_module(name)
+    return {"seconds": time.perf_counter() - started}
+
+
+def case_import_hotfunc(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """`python -X importtime -c 'import hotfunc'`: hotfunc's cumulative import time."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import hotfunc"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
+    match = re.search(r"\|\s*(\d+)\s*\|\s*hotfunc\s*$", out, re.MULTILINE)
+    assert match, out
+    return {"seconds": int(match.group(1)) / 1e6}
+
+
+def case_memory(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Bytes the registry allocates per registered function."""
+    import hotfunc
+
+    folder = Path(tempfile.mkdtemp(prefix="hotfunc-bench-"))
+    functions = params.get("functions", 1000)
+    workload.write(folder / "mem_mod.py", workload.module_source(functions))
+    module = _load(folder, "mem_mod")
+    funcs = [getattr(module, f"func_{i}") for i in range(functions)]
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for func in funcs:
+        hotfunc.hot(func)
+    len(hotfunc.registry)  # whatever the registry builds lazily counts too
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return {"bytes_per_function": (after - before) / functions}
+
+
+def case_idle(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """CPU the watcher burns while nothing changes, per 5 s."""
+    tool = TOOLS[tool_name]()
+    root = Path(tempfile.mkdtemp(prefix="hotfunc-bench-"))
+    files = params.get("files", 200)
+    per_folder = 20
+    loaded = []
+    for start in range(0, files, per_folder):
+        folder = workload.make_folder(root, f"pkg{start // per_folder}")
+        for number in range(start, min(files, start + per_folder)):
+            path = folder / f"idle_mod_{number}.py"
+            workload.write(
+                path, workload.module_source(1, header=tool.header, decorator=tool.decorator)
+            )
+        loaded.append(folder)
+    for folder in loaded:
+        for path in folder.glob("*.py"):
+            _load(folder, path.stem)
+    tool.modules = {}  # type: ignore[attr-defined]
+    tool.start(root if tool_name != "jurigged" else root / "*")
+    time.sleep(1.0)
+    seconds = params.get("seconds", 5.0)
+    before = workload.cpu_seconds()
+    time.sleep(seconds)
+    used = workload.cpu_seconds() - before
+    tool.stop()
+    return {"cpu_per_5s": used * 5.0 / seconds}
+
+
+CASES = {
+    "reload": case_reload,
+    "shift": case_shift,
+    "per_call": case_per_call,
+    "import": case_import,
+    "import_hotfunc": case_import_hotfunc,
+    "memory": case_memory,
+    "idle": case_idle,
+}
+
+
+def main() -> None:
+    case, tool = sys.argv[1], sys.argv[2]
+    params = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+    print(json.dumps(CASES[case](tool, params)))
+
+
+if __name__ == "__main__":
+    main()
