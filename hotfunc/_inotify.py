@@ -9,6 +9,7 @@ that reloads: one hand-over, whatever the load.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -67,9 +68,15 @@ def _os_error(what: str) -> OSError:
 class InotifyBackend:
     """Watches folders with one inotify descriptor; calls back with changed paths."""
 
-    def __init__(self, on_change: Callable[[set[str]], None], name: str) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[set[str]], None],
+        name: str,
+        on_idle: Callable[[], bool] = lambda: False,
+    ) -> None:
         libc = _load_libc()
         self._on_change = on_change
+        self._on_idle = on_idle
         self._fd = libc.inotify_init1(os.O_CLOEXEC | os.O_NONBLOCK)
         if self._fd < 0:
             raise _os_error("inotify_init1")
@@ -102,9 +109,15 @@ class InotifyBackend:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.nudge()
+
+    def nudge(self) -> None:
+        """Wake the thread: to stop, or because there is idle work again."""
         with self._fd_lock:
             if not self._closed:
-                os.write(self._wake_w, b"x")
+                # A full pipe means the thread is being woken already.
+                with contextlib.suppress(BlockingIOError):
+                    os.write(self._wake_w, b"x")
 
     def abandon(self) -> None:
         """Close the descriptors; in a forked child, the parent's watches stay."""
@@ -119,16 +132,31 @@ class InotifyBackend:
         poller = select.poll()
         poller.register(self._fd, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
+        idle_work = True
         try:
             while not self._stopping.is_set():
-                poller.poll()
+                # Events first; idle work only while none are waiting.
+                ready = poller.poll(0 if idle_work else None)
                 if self._stopping.is_set():
                     break
+                if not ready:
+                    idle_work = self._on_idle()
+                    continue
+                if any(fd == self._wake_r for fd, _ in ready):
+                    self._drain_wake()
+                    idle_work = True
                 changed = self._drain()
                 if changed:
                     self._on_change(changed)
         finally:
             self.abandon()
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
 
     def _drain(self) -> set[str]:
         """Read every event queued now; a burst of saves becomes one set of paths."""

@@ -1,19 +1,26 @@
 """Turn a file's text into code objects, and decide what changed.
 
-Pure functions with no threads and no global state.  The whole file is
-compiled as a module so each function's code comes out exactly as an import
-would make it: same closure layout, same ``__class__`` cell for ``super()``,
-real line numbers.  The module code itself is never executed.
+Pure functions with no threads and no global state.  Text is compiled as a
+module so each function's code comes out exactly as an import would make it:
+same closure layout, same ``__class__`` cell for ``super()``, real line
+numbers.  The module code itself is never executed.
+
+A compiled file is kept as a list of blocks, one per top-level statement.  When
+the file changes, only the blocks the edit touched (and one neighbour on each
+side, which an ``else:`` or a decorator may attach to) are parsed and
+compiled again; blocks below the edit that only moved keep their code objects
+and record how far they moved, and line numbers are shifted when a function
+needs them.
 """
 
 from __future__ import annotations
 import __future__
 
 import ast
+import bisect
 import copy
 import importlib.util
 import sys
-from dataclasses import dataclass
 from types import CodeType, FunctionType
 from typing import Any
 
@@ -21,30 +28,106 @@ _FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef)
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 
 
-@dataclass(frozen=True, slots=True)
 class Definition:
-    """One ``def`` statement found in the text."""
+    """One ``def`` statement, at the lines where it was compiled."""
 
-    qualname: str
-    #: What the compiler reports as ``co_firstlineno``: the first decorator's line.
-    firstlineno: int
-    node: FunctionNode
-    #: Default values' expressions, without positions.
-    defaults_key: str
-    #: Everything evaluated outside the body: defaults, annotations, type
-    #: parameters, plus the docstring.
-    signature_key: str
+    __slots__ = ("defaults_key", "firstlineno", "lineno", "qualname", "signature_key")
+
+    def __init__(
+        self, qualname: str, firstlineno: int, lineno: int, defaults_key: str, signature_key: str
+    ) -> None:
+        self.qualname = qualname
+        #: What the compiler reports as ``co_firstlineno``: the first decorator's line.
+        self.firstlineno = firstlineno
+        #: The line of the ``def`` keyword.
+        self.lineno = lineno
+        #: The default values' source text.
+        self.defaults_key = defaults_key
+        #: The source of everything a ``def`` evaluates outside the body
+        #: (defaults, annotations, type parameters), plus the docstring.
+        self.signature_key = signature_key
 
 
-@dataclass(frozen=True, slots=True)
+class Block:
+    """One top-level statement: its lines now, and what compiling it gave."""
+
+    __slots__ = ("codes", "definitions", "end", "future", "shift", "start")
+
+    def __init__(
+        self,
+        start: int,
+        end: int,
+        shift: int,
+        definitions: tuple[Definition, ...],
+        codes: dict[tuple[str, int], CodeType],
+        future: bool,
+    ) -> None:
+        self.start = start  # first line now, decorators included
+        self.end = end  # last line now
+        #: How many lines the block moved since it was compiled.
+        self.shift = shift
+        self.definitions = definitions
+        #: Code objects by (qualname, first line as compiled).
+        self.codes = codes
+        self.future = future  # a ``from __future__`` import: changing it recompiles all
+
+    def moved(self, lines: int) -> Block:
+        return Block(
+            self.start + lines,
+            self.end + lines,
+            self.shift + lines,
+            self.definitions,
+            self.codes,
+            self.future,
+        )
+
+
+class Located:
+    """A definition found in a compiled file, with its current position."""
+
+    __slots__ = ("block", "definition", "origin")
+
+    def __init__(self, block: Block, definition: Definition, origin: CodeType) -> None:
+        self.block = block
+        self.definition = definition
+        #: The code object as compiled, before any shift.
+        self.origin = origin
+
+    @property
+    def shift(self) -> int:
+        return self.block.shift
+
+    @property
+    def firstlineno(self) -> int:
+        return self.definition.firstlineno + self.block.shift
+
+    @property
+    def lineno(self) -> int:
+        return self.definition.lineno + self.block.shift
+
+    def code(self) -> CodeType:
+        """The code object with the line numbers it has now."""
+        return shift_code(self.origin, self.block.shift)
+
+
 class CompiledSource:
-    """A file's text, its definitions by qualname and its code objects."""
+    """A file's lines, split into compiled top-level blocks."""
 
-    text: str
-    definitions: dict[str, list[Definition]]
-    codes: dict[tuple[str, int], CodeType]
-    #: ``from __future__`` flags the text turns on, for compiling stubs.
-    flags: int
+    __slots__ = ("blocks", "definitions", "flags", "lines")
+
+    def __init__(self, lines: list[str], blocks: list[Block], flags: int) -> None:
+        self.lines = lines
+        self.blocks = blocks
+        #: ``from __future__`` flags the text turns on.
+        self.flags = flags
+        self.definitions: dict[str, list[tuple[Block, Definition]]] = {}
+        for block in blocks:
+            for definition in block.definitions:
+                self.definitions.setdefault(definition.qualname, []).append((block, definition))
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
 
 
 def decode(data: bytes) -> str:
@@ -59,64 +142,146 @@ def decode(data: bytes) -> str:
     return importlib.util.decode_source(data)
 
 
-def compile_source(text: str, filename: str, *, codes: bool = True) -> CompiledSource:
-    """Parse and compile ``text`` as the module stored at ``filename``.
-
-    With ``codes=False`` only parse: enough to know the definitions of the text
-    the live code was built from.
+def compile_source(text: str, filename: str) -> CompiledSource:
+    """Parse and compile all of ``text`` as the module stored at ``filename``.
 
     Raises:
         SyntaxError: the text does not compile.
         ValueError: the text holds null bytes.
     """
+    lines = text.splitlines(keepends=True)
     tree = ast.parse(text, filename)
-    definitions: dict[str, list[Definition]] = {}
-    _collect(tree.body, "", definitions)
-    code_index: dict[tuple[str, int], CodeType] = {}
-    if codes:
-        _index_codes(compile(tree, filename, "exec", dont_inherit=True), code_index)
-    return CompiledSource(text, definitions, code_index, _future_flags(tree))
+    flags = _future_flags(tree)
+    blocks = _blocks(tree, lines, compile(tree, filename, "exec", dont_inherit=True))
+    return CompiledSource(lines, blocks, flags)
 
 
-def _collect(body: list[ast.stmt], prefix: str, out: dict[str, list[Definition]]) -> None:
+def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSource:
+    """Compile ``text``, reusing what ``old`` compiled for the lines it shares.
+
+    The result is what ``compile_source(text, filename)`` gives, computed from
+    the edited blocks only.
+
+    Raises:
+        SyntaxError: the text does not compile.
+        ValueError: the text holds null bytes.
+    """
+    new_lines = text.splitlines(keepends=True)
+    old_lines = old.lines
+    n_old, n_new = len(old_lines), len(new_lines)
+    limit = min(n_old, n_new)
+    same = 0
+    while same < limit and old_lines[same] == new_lines[same]:
+        same += 1
+    tail = 0
+    while tail < limit - same and old_lines[n_old - 1 - tail] == new_lines[n_new - 1 - tail]:
+        tail += 1
+    first, last = same + 1, n_old - tail  # changed old lines; last < first for an insertion
+    delta = n_new - n_old
+    blocks = old.blocks
+    if not blocks:
+        return compile_source(text, filename)
+
+    # The blocks the edit touches, one more on each side, and any block that
+    # shares a line with those at the edges.
+    lo = max(0, bisect.bisect_left([b.end for b in blocks], first) - 1)
+    hi = min(len(blocks) - 1, bisect.bisect_right([b.start for b in blocks], max(last, first)))
+    while lo > 0 and blocks[lo - 1].end >= blocks[lo].start:
+        lo -= 1
+    while hi < len(blocks) - 1 and blocks[hi + 1].start <= blocks[hi].end:
+        hi += 1
+    start = min(first, blocks[lo].start)
+    end = max(last, blocks[hi].end)
+    if any(b.future for b in blocks[lo : hi + 1]):
+        return compile_source(text, filename)
+
+    region = "".join(new_lines[start - 1 : end + delta])
+    try:
+        # Blank lines in front give every node its real line number.
+        tree = ast.parse("\n" * (start - 1) + region, filename)
+    except SyntaxError:
+        # The edit reaches past the region (an unclosed bracket or string):
+        # the whole text decides, and reports the real error if there is one.
+        return compile_source(text, filename)
+    if _future_flags(tree):
+        return compile_source(text, filename)
+    code = compile(tree, filename, "exec", flags=old.flags, dont_inherit=True)
+    middle = _blocks(tree, new_lines, code)
+    after = [b.moved(delta) if delta else b for b in blocks[hi + 1 :]]
+    return CompiledSource(new_lines, [*blocks[:lo], *middle, *after], old.flags)
+
+
+def _blocks(tree: ast.Module, lines: list[str], code: CodeType) -> list[Block]:
+    blocks: list[Block] = []
+    for stmt in tree.body:
+        definitions: list[Definition] = []
+        _collect([stmt], "", lines, definitions)
+        decorators = getattr(stmt, "decorator_list", None)
+        start = decorators[0].lineno if decorators else stmt.lineno
+        end = stmt.end_lineno or stmt.lineno
+        future = isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"
+        blocks.append(Block(start, end, 0, tuple(definitions), {}, future))
+    starts = [b.start for b in blocks]
+    for key, const in _iter_codes(code):
+        index = bisect.bisect_right(starts, key[1]) - 1
+        if index >= 0:
+            blocks[index].codes[key] = const
+    return blocks
+
+
+def _iter_codes(code: CodeType) -> list[tuple[tuple[str, int], CodeType]]:
+    found: list[tuple[tuple[str, int], CodeType]] = []
+    stack = [code]
+    while stack:
+        for const in stack.pop().co_consts:
+            if isinstance(const, CodeType):
+                found.append(((const.co_qualname, const.co_firstlineno), const))
+                stack.append(const)
+    return found
+
+
+def _collect(body: list[ast.stmt], prefix: str, lines: list[str], out: list[Definition]) -> None:
     # Only statements can hold a def, so walking statement lists is enough and
     # far cheaper than visiting every expression node.
     for node in body:
         if isinstance(node, _FUNCTION_NODES):
             qualname = prefix + node.name
-            out.setdefault(qualname, []).append(_definition(qualname, node))
-            _collect(node.body, qualname + ".<locals>.", out)
+            out.append(_definition(qualname, node, lines))
+            _collect(node.body, qualname + ".<locals>.", lines, out)
         elif isinstance(node, ast.ClassDef):
-            _collect(node.body, prefix + node.name + ".", out)
+            _collect(node.body, prefix + node.name + ".", lines, out)
         else:
             for field in ("body", "orelse", "finalbody"):
                 block = getattr(node, field, None)
                 if isinstance(block, list):
-                    _collect(block, prefix, out)
+                    _collect(block, prefix, lines, out)
             for part in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
-                _collect(part.body, prefix, out)
+                _collect(part.body, prefix, lines, out)
 
 
-def _definition(qualname: str, node: FunctionNode) -> Definition:
+def _definition(qualname: str, node: FunctionNode, lines: list[str]) -> Definition:
     first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
     args = node.args
-    defaults_key = ast.dump(
-        ast.Tuple([*args.defaults, *(d or ast.Constant(...) for d in args.kw_defaults)])
-    )
-    parts = [
-        ast.dump(args),
-        ast.dump(node.returns) if node.returns else "",
-        ast.dump(ast.Tuple(list(getattr(node, "type_params", [])))),
-        repr(ast.get_docstring(node, clean=False)),
-    ]
-    return Definition(qualname, first, node, defaults_key, "\n".join(parts))
+    defaults = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+    # Source text serves as the key: reading it is far cheaper than ast.dump,
+    # and a reformatted default merely gets evaluated once more.
+    defaults_key = "\0".join(_segment(lines, d) for d in defaults)
+    header_end = max(node.lineno, node.body[0].lineno - 1)
+    header = "".join(lines[node.lineno - 1 : header_end])
+    docstring = ast.get_docstring(node, clean=False)
+    return Definition(qualname, first, node.lineno, defaults_key, f"{header}\0{docstring!r}")
 
 
-def _index_codes(code: CodeType, out: dict[tuple[str, int], CodeType]) -> None:
-    for const in code.co_consts:
-        if isinstance(const, CodeType):
-            out[(const.co_qualname, const.co_firstlineno)] = const
-            _index_codes(const, out)
+def _segment(lines: list[str], node: ast.expr) -> str:
+    """The source text of ``node``; column offsets count UTF-8 bytes."""
+    first, last = node.lineno - 1, (node.end_lineno or node.lineno) - 1
+    start, end = node.col_offset, node.end_col_offset
+    if first == last:
+        line = lines[first]
+        return line[start:end] if line.isascii() else line.encode()[start:end].decode()
+    head = lines[first].encode()[start:].decode()
+    tail = lines[last].encode()[:end].decode()
+    return head + "".join(lines[first + 1 : last]) + tail
 
 
 def _future_flags(tree: ast.Module) -> int:
@@ -127,50 +292,67 @@ def _future_flags(tree: ast.Module) -> int:
                 feature = getattr(__future__, alias.name, None)
                 if feature is not None:
                     flags |= feature.compiler_flag
-        elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
-            break  # __future__ imports must come first; stop at the first other statement
     return flags
 
 
-def find(
-    compiled: CompiledSource, qualname: str, occurrence: int
-) -> tuple[Definition, CodeType] | None:
+def find(compiled: CompiledSource, qualname: str, occurrence: int) -> Located | None:
     """The ``occurrence``-th definition of ``qualname`` and its code, or None."""
     found = compiled.definitions.get(qualname, ())
     if occurrence >= len(found):
         return None
-    definition = found[occurrence]
-    code = compiled.codes.get((qualname, definition.firstlineno))
-    return None if code is None else (definition, code)
+    block, definition = found[occurrence]
+    origin = block.codes.get((qualname, definition.firstlineno))
+    return None if origin is None else Located(block, definition, origin)
 
 
 def occurrence_of(compiled: CompiledSource, qualname: str, firstlineno: int) -> int:
-    """Which definition of ``qualname`` starts at ``firstlineno`` (0 if none does).
+    """Which definition of ``qualname`` starts at ``firstlineno`` now (0 if none does).
 
     A property's getter and setter share one qualname; the line tells them apart.
     """
-    for index, definition in enumerate(compiled.definitions.get(qualname, ())):
-        if definition.firstlineno == firstlineno:
+    for index, (block, definition) in enumerate(compiled.definitions.get(qualname, ())):
+        if definition.firstlineno + block.shift == firstlineno:
             return index
     return 0
 
 
-def _without_positions(code: CodeType) -> CodeType:
-    consts = tuple(_without_positions(c) if isinstance(c, CodeType) else c for c in code.co_consts)
-    return code.replace(co_firstlineno=1, co_consts=consts)
+def shift_code(code: CodeType, lines: int) -> CodeType:
+    """``code`` moved ``lines`` lines down the file, nested code objects included.
+
+    Line tables are stored relative to ``co_firstlineno``, so moving a function
+    only changes that number.
+    """
+    if not lines:
+        return code
+    consts = code.co_consts
+    if any(isinstance(c, CodeType) for c in consts):
+        consts = tuple(shift_code(c, lines) if isinstance(c, CodeType) else c for c in consts)
+    return code.replace(co_firstlineno=code.co_firstlineno + lines, co_consts=consts)
 
 
 def moved_only(old: CodeType, new: CodeType) -> bool:
-    """True when ``new`` differs from ``old`` only by where it starts in the file.
+    """True when ``new`` differs from ``old`` only by where it starts in the file."""
+    return shift_code(old, new.co_firstlineno - old.co_firstlineno) == new
 
-    Line tables are stored relative to ``co_firstlineno``, so a function that
-    moved down the file has the same table, nested code objects included.
+
+def node_of(compiled: CompiledSource, located: Located) -> FunctionNode:
+    """The ``def`` statement's syntax tree, parsed again from its block's text.
+
+    Compiled files keep no syntax trees, which would cost far more memory than
+    the text; the few definitions whose signature changed are parsed again.
     """
-    return _without_positions(old) == _without_positions(new)
+    block = located.block
+    text = "".join(compiled.lines[block.start - 1 : block.end])
+    tree = ast.parse("\n" * (block.start - 1) + text)
+    for node in ast.walk(tree):
+        if isinstance(node, _FUNCTION_NODES) and node.lineno == located.lineno:
+            return node
+    msg = f"no def of {located.definition.qualname!r} at line {located.lineno}"
+    raise LookupError(msg)
 
 
 def evaluate_definition(
-    definition: Definition,
+    node: FunctionNode,
     filename: str,
     flags: int,
     globals_: dict[str, Any],
@@ -185,7 +367,7 @@ def evaluate_definition(
     Raises:
         Exception: whatever a default or annotation expression raises.
     """
-    node = copy.copy(definition.node)
+    node = copy.copy(node)
     body: list[ast.stmt] = []
     if ast.get_docstring(node, clean=False) is not None:
         body.append(node.body[0])
@@ -239,22 +421,24 @@ class _ExplicitSuper(ast.NodeTransformer):
     visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = visit_ClassDef = _skip
 
 
-def compile_explicit_super(definition: Definition, filename: str, flags: int) -> CodeType | None:
+def compile_explicit_super(
+    node: FunctionNode, qualname: str, filename: str, flags: int
+) -> CodeType | None:
     """Compile a method with ``super()`` spelled ``super(Owner, self)``.
 
     Zero-argument ``super()`` needs a ``__class__`` cell, which only the class
     statement creates; a method that had none cannot gain one.  Naming the
     class through its module-level path needs no cell, nor does reaching
-    ``super`` through the ``builtins`` module.  Returns None when the
-    class is not reachable that way (defined inside a function) or the method
-    has no first argument.
+    ``super`` through the ``builtins`` module.  Returns None when the class is
+    not reachable that way (defined inside a function) or the method has no
+    first argument.
     """
-    *classes, _ = definition.qualname.split(".")
-    args = definition.node.args
+    *classes, _ = qualname.split(".")
+    args = node.args
     positional = [*args.posonlyargs, *args.args]
     if not classes or "<locals>" in classes or not positional:
         return None
-    method = copy.deepcopy(definition.node)
+    method = copy.deepcopy(node)
     rewrite = _ExplicitSuper(".".join(classes), positional[0].arg)
     method.body = [rewrite.visit(stmt) for stmt in method.body]
     # Nest the method in bare classes of the same names, so the code object gets
@@ -263,12 +447,12 @@ def compile_explicit_super(definition: Definition, filename: str, flags: int) ->
     for name in reversed(classes):
         body = ast.copy_location(
             ast.ClassDef(name=name, bases=[], keywords=[], body=[body], decorator_list=[]),
-            definition.node,
+            node,
         )
         if sys.version_info >= (3, 12):
             body.type_params = []
     module = ast.Module(body=[body], type_ignores=[])
     ast.fix_missing_locations(module)
-    codes: dict[tuple[str, int], CodeType] = {}
-    _index_codes(compile(module, filename, "exec", flags=flags, dont_inherit=True), codes)
-    return codes.get((definition.qualname, definition.firstlineno))
+    first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+    code = compile(module, filename, "exec", flags=flags, dont_inherit=True)
+    return dict(_iter_codes(code)).get((qualname, first))

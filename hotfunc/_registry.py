@@ -117,7 +117,9 @@ class Entry:
         "_compact_at",
         "_defaults_key",
         "_occurrence",
+        "_origin",
         "_refs",
+        "_shift",
         "_signature_key",
         "error",
         "file",
@@ -154,6 +156,10 @@ class Entry:
         self._occurrence: int | None = None
         self._signature_key: str | None = None
         self._defaults_key: str | None = None
+        # The compiled code object the live code equals, before any line
+        # shift, and that shift: lets a block that only moved skip comparisons.
+        self._origin: CodeType | None = None
+        self._shift = 0
 
     @property
     def functions(self) -> list[FunctionType]:
@@ -197,7 +203,7 @@ class Entry:
 class SourceFile:
     """A file that holds hot functions, with the text they were last built from."""
 
-    __slots__ = ("baseline", "baseline_text", "entries", "filename", "last_bytes", "path")
+    __slots__ = ("baseline", "entries", "filename", "last_bytes", "path")
 
     def __init__(self, filename: str, path: str | None, data: bytes | None) -> None:
         #: The name code objects carry (``co_filename``), used to recompile so
@@ -208,8 +214,8 @@ class SourceFile:
         self.entries: list[Entry] = []
         #: The bytes last read, good or bad: an identical save is skipped.
         self.last_bytes = data
-        #: The last text that compiled; what the live code was built from.
-        self.baseline_text: str | None = None
+        #: The last text that compiled, compiled: what the live code was built
+        #: from, and what the next edit is compared with.
         self.baseline: CompiledSource | None = None
 
 

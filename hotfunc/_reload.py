@@ -67,7 +67,10 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
         except SyntaxError as exc:
             return _fail_file(entries, started, f"{path}:{exc.lineno or 1}: {exc.msg}")
         try:
-            compiled = _recompile.compile_source(text, source.filename)
+            if baseline is None:
+                compiled = _recompile.compile_source(text, source.filename)
+            else:
+                compiled = _recompile.update_source(baseline, text, source.filename)
         except SyntaxError as exc:
             return _fail_file(
                 entries,
@@ -82,7 +85,6 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
             error, swapped = _update(entry, compiled, baseline)
             swaps.append((entry, error, swapped))
         source.baseline = compiled
-        source.baseline_text = text
         # Tracebacks and inspect.getsource() must show the new text.
         linecache.checkcache(source.filename)
         duration = time.perf_counter() - started
@@ -99,14 +101,33 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
 
 
 def _baseline(source: SourceFile) -> _recompile.CompiledSource | None:
-    """The compiled text the live code came from, parsed on first need."""
+    """The compiled text the live code came from, compiled on first need."""
     if source.baseline is None and source.last_bytes is not None:
-        try:
-            text = _recompile.decode(source.last_bytes)
-            source.baseline = _recompile.compile_source(text, source.filename, codes=False)
-        except (SyntaxError, ValueError, UnicodeDecodeError):
-            return None
+        source.baseline = _compile_bytes(source.last_bytes, source.filename)
     return source.baseline
+
+
+def _compile_bytes(data: bytes, filename: str) -> _recompile.CompiledSource | None:
+    try:
+        return _recompile.compile_source(_recompile.decode(data), filename)
+    except (SyntaxError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def warm(source: SourceFile) -> None:
+    """Compile the text ``source`` was imported from, so its first edit is incremental.
+
+    The watcher calls this while idle.  Compiling runs outside the lock, so
+    imports registering functions meanwhile are not held up.
+    """
+    with lock:
+        data = source.last_bytes if source.baseline is None else None
+    if data is None:
+        return
+    compiled = _compile_bytes(data, source.filename)
+    with lock:
+        if source.baseline is None and source.last_bytes is data:
+            source.baseline = compiled
 
 
 def _fail_file(entries: list[Entry], started: float, error: str) -> list[ReloadEvent]:
@@ -136,38 +157,45 @@ def _update(
             "(removed or renamed?); keeping its last good code",
             False,
         )
-    definition, code = found
+    definition = found.definition
+    signature_changed = definition.signature_key != entry._signature_key
+    if found.origin is entry._origin and not signature_changed:
+        # Its block was not compiled again: at most it moved down or up.
+        if found.shift != entry._shift:
+            _move(entry, funcs, found)
+        return None, False
+    code = found.code()
     if (
         "__class__" in code.co_freevars
         and funcs
         and "__class__" not in funcs[0].__code__.co_freevars
     ):
-        code = _explicit_super(entry, definition, compiled.flags, funcs[0]) or code
+        code = _explicit_super(entry, compiled, found, funcs[0]) or code
     code_changed = code != entry.code
     moved = code_changed and _recompile.moved_only(entry.code, code)
-    signature_changed = definition.signature_key != entry._signature_key
     if not code_changed and not signature_changed:
+        entry._origin, entry._shift = found.origin, found.shift
         return None, False
     # Closures made before their free variables changed cannot take the new
     # code; the rest can, among them the ones a reloaded factory now makes.
     errors = [_swap.closure_error(func, code) for func in funcs]
     stale = next((e for e in errors if e is not None), None)
     funcs = [f for f, e in zip(funcs, errors, strict=True) if e is None]
-    problem = None if stale is None else f"{path}:{definition.node.lineno}: {stale}"
+    problem = None if stale is None else f"{path}:{found.lineno}: {stale}"
     if not funcs:
         return problem, False
     made: FunctionType | None = None
     if signature_changed:
         try:
             made = _recompile.evaluate_definition(
-                definition,
+                _recompile.node_of(compiled, found),
                 entry.source.filename,
                 compiled.flags,
                 funcs[0].__globals__,
                 _namespace(funcs[0]),
             )
         except Exception as exc:
-            line = _line_in(exc.__traceback__, entry.source.filename, definition.node.lineno)
+            line = _line_in(exc.__traceback__, entry.source.filename, found.lineno)
             return (
                 f"{path}:{line}: evaluating the defaults or annotations of {entry.qualname!r} "
                 f"raised {type(exc).__name__}: {exc}; keeping its last good code",
@@ -179,12 +207,23 @@ def _update(
     registry.remember_code(entry, code)
     entry._signature_key = definition.signature_key
     entry._defaults_key = definition.defaults_key
+    entry._origin, entry._shift = found.origin, found.shift
     if moved and not signature_changed:
         return problem, False
     entry.version += 1
     entry.reloaded_at = time.time()
     _swap.clear_caches([*entry.caches(), *_caches_around(funcs[0])])
     return problem, True
+
+
+def _move(entry: Entry, funcs: list[FunctionType], found: _recompile.Located) -> None:
+    """Give functions whose code only moved their new line numbers."""
+    code = found.code()
+    for func in funcs:
+        if func.__code__.co_freevars == code.co_freevars:
+            func.__code__ = code
+    registry.remember_code(entry, code)
+    entry._shift = found.shift
 
 
 def _caches_around(func: FunctionType) -> list[object]:
@@ -214,12 +253,18 @@ _LRU_WRAPPER = type(functools.lru_cache(maxsize=1)(lambda: None))
 
 
 def _explicit_super(
-    entry: Entry, definition: _recompile.Definition, flags: int, func: FunctionType
+    entry: Entry,
+    compiled: _recompile.CompiledSource,
+    found: _recompile.Located,
+    func: FunctionType,
 ) -> CodeType | None:
     """Code for a method that newly uses ``super()``, when its class is reachable."""
     if _owner_class(func, None) is None:
         return None
-    return _recompile.compile_explicit_super(definition, entry.source.filename, flags)
+    node = _recompile.node_of(compiled, found)
+    return _recompile.compile_explicit_super(
+        node, entry.qualname, entry.source.filename, compiled.flags
+    )
 
 
 def _resolve(entry: Entry, baseline: _recompile.CompiledSource | None) -> None:
@@ -229,10 +274,13 @@ def _resolve(entry: Entry, baseline: _recompile.CompiledSource | None) -> None:
         return
     occurrence = _recompile.occurrence_of(baseline, entry.qualname, entry.code.co_firstlineno)
     entry._occurrence = occurrence
-    found = baseline.definitions.get(entry.qualname, ())
-    if occurrence < len(found):
-        entry._signature_key = found[occurrence].signature_key
-        entry._defaults_key = found[occurrence].defaults_key
+    found = _recompile.find(baseline, entry.qualname, occurrence)
+    if found is None:
+        return
+    entry._signature_key = found.definition.signature_key
+    entry._defaults_key = found.definition.defaults_key
+    if found.code() == entry.code:
+        entry._origin, entry._shift = found.origin, found.shift
 
 
 def _line_in(tb: TracebackType | None, filename: str, fallback: int) -> int:

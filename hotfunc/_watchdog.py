@@ -57,5 +57,8 @@ class WatchdogBackend:
     def stop(self) -> None:
         self._observer.stop()
 
+    def nudge(self) -> None:
+        """No idle work here: files are compiled on their first change."""
+
     def abandon(self) -> None:
         """Nothing to release: a forked child has none of the observer's threads."""

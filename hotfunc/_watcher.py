@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from . import _inotify
-from ._reload import reload_path
+from ._registry import registry
+from ._reload import reload_path, warm
 
 logger = logging.getLogger("hotfunc")
 
@@ -40,6 +41,8 @@ class Backend(Protocol):
 
     def stop(self) -> None: ...
 
+    def nudge(self) -> None: ...
+
     def abandon(self) -> None: ...
 
 
@@ -58,7 +61,7 @@ class FileWatcher:
     def _new_backend(self, polling: bool) -> Backend:
         if not polling and _inotify.available():
             try:
-                return _inotify.InotifyBackend(self._changed, _THREAD_NAME)
+                return _inotify.InotifyBackend(self._changed, _THREAD_NAME, self._warm_one)
             except OSError as exc:
                 logger.warning("hotfunc: inotify unavailable (%s); using watchdog", exc)
         from ._watchdog import WatchdogBackend  # watchdog loads only when used
@@ -86,6 +89,7 @@ class FileWatcher:
     def watch(self, path: str) -> None:
         """Reload ``path`` (a real path) whenever it changes."""
         self._files.add(path)
+        self._backend.nudge()  # a new file to compile ahead of its first edit
         folder = os.path.dirname(path)
         if folder in self._watched_folders:
             return
@@ -115,6 +119,14 @@ class FileWatcher:
             self._fallback = self._new_backend(polling=True)
             self._fallback.start()
         self._fallback.add(folder)
+
+    def _warm_one(self) -> bool:
+        """Compile one imported file ahead of its first edit; False when none is left."""
+        for source in registry.sources():
+            if source.baseline is None and source.last_bytes is not None and source.path:
+                warm(source)
+                return True
+        return False
 
     def _changed(self, paths: set[str]) -> None:
         # Runs on the back-end's thread.

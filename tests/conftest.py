@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 
 import hotfunc
-from hotfunc import testing
+from hotfunc import _recompile, testing
 
 _counter = itertools.count()
 
@@ -68,3 +68,24 @@ def watching() -> Iterator[None]:
 @pytest.fixture
 def wait() -> Callable[..., None]:
     return testing.wait_for
+
+
+@pytest.fixture
+def compiled(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Record (filename, text) of every compile, full or incremental."""
+    calls: list[tuple[str, str]] = []
+    full, incremental = _recompile.compile_source, _recompile.update_source
+
+    def compile_source(text: str, filename: str) -> _recompile.CompiledSource:
+        calls.append((filename, text))
+        return full(text, filename)
+
+    def update_source(
+        old: _recompile.CompiledSource, text: str, filename: str
+    ) -> _recompile.CompiledSource:
+        calls.append((filename, text))
+        return incremental(old, text, filename)
+
+    monkeypatch.setattr(_recompile, "compile_source", compile_source)
+    monkeypatch.setattr(_recompile, "update_source", update_source)
+    return calls

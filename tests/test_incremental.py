@@ -1,0 +1,108 @@
+"""Incremental recompilation gives what compiling the whole file gives."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from hotfunc import _recompile
+
+PIECES = [
+    "import os\n",
+    "X = 1\n",
+    "@deco\ndef f{n}(a, b={n}, *, c=[{n}]) -> int:\n    '''Doc {n}.'''\n    return a + {n}\n",
+    "def g{n}():\n    def inner():\n        return {n}\n    return inner\n",
+    "class C{n}:\n    K = {n}\n    def m(self, x=K):\n        return super().m() + x\n"
+    "    @property\n    def p(self):\n        return {n}\n    @p.setter\n    def p(self, v):\n"
+    "        pass\n",
+    "if X:\n    def h{n}():\n        return {n}\nelse:\n    def h{n}():\n        return -{n}\n",
+    "# comment {n}\n",
+    "\n",
+    "async def a{n}():\n    return [i for i in range({n})]\n",
+    "try:\n    import nothing{n}\nexcept ImportError:\n    def t{n}(): return {n}\n",
+    "x{n} = (\n    1,\n    2,\n)\n",
+    "def one{n}(): return {n}\n",
+]
+
+
+def _pieces(rng: random.Random, count: int) -> list[str]:
+    return [rng.choice(PIECES).format(n=rng.randrange(100)) for _ in range(count)]
+
+
+def _edit(rng: random.Random, pieces: list[str]) -> list[str]:
+    pieces = list(pieces)
+    kind = rng.randrange(6)
+    spot = rng.randrange(len(pieces) + 1)
+    if kind == 0 and pieces:  # change one piece
+        pieces[min(spot, len(pieces) - 1)] = _pieces(rng, 1)[0]
+    elif kind == 1:  # insert
+        pieces[spot:spot] = _pieces(rng, rng.randrange(1, 3))
+    elif kind == 2 and len(pieces) > 1:  # delete
+        del pieces[min(spot, len(pieces) - 1)]
+    elif kind == 3:  # lines at the top
+        pieces.insert(0, "\n" * rng.randrange(1, 4))
+    elif kind == 4 and pieces:  # edit inside a piece: change a number
+        index = min(spot, len(pieces) - 1)
+        pieces[index] = pieces[index].replace("return", "return 7 +", 1)
+    else:  # append at the end
+        pieces.append(_pieces(rng, 1)[0])
+    return pieces
+
+
+def _summary(compiled: _recompile.CompiledSource) -> list[tuple[object, ...]]:
+    rows = []
+    for qualname, found in sorted(compiled.definitions.items()):
+        for occurrence in range(len(found)):
+            located = _recompile.find(compiled, qualname, occurrence)
+            assert located is not None
+            definition = located.definition
+            rows.append(
+                (
+                    qualname,
+                    located.firstlineno,
+                    located.lineno,
+                    definition.defaults_key,
+                    definition.signature_key,
+                    located.code(),
+                )
+            )
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(int(os.environ.get("HOTFUNC_EQUIVALENCE_SEEDS", "40"))))
+def test_incremental_equals_full(seed):
+    """Over many generated edits, incremental results equal a full compile: code and lines."""
+    rng = random.Random(seed)
+    pieces = _pieces(rng, 12)
+    current = _recompile.compile_source("".join(pieces), "gen.py")
+    for _ in range(25):
+        pieces = _edit(rng, pieces)
+        text = "".join(pieces)
+        incremental = _recompile.update_source(current, text, "gen.py")
+        full = _recompile.compile_source(text, "gen.py")
+        assert _summary(incremental) == _summary(full)
+        assert [(b.start, b.end) for b in incremental.blocks] == [
+            (b.start, b.end) for b in full.blocks
+        ]
+        current = incremental
+
+
+def test_region_that_swallows_the_rest_falls_back():
+    """An edit that opens a bracket across the rest of the file is compiled in full."""
+    text = "def a():\n    return 1\n\ndef b():\n    return 2\n"
+    old = _recompile.compile_source(text, "x.py")
+    with pytest.raises(SyntaxError):
+        _recompile.update_source(old, text.replace("return 1", "return (1"), "x.py")
+    fixed = _recompile.update_source(old, text.replace("return 1", "return (1)"), "x.py")
+    assert _summary(fixed) == _summary(_recompile.compile_source(fixed.text, "x.py"))
+
+
+def test_future_import_change_recompiles_all():
+    """Adding `from __future__ import annotations` recompiles every block with the new flag."""
+    text = "def a(x: int) -> int:\n    return x\n"
+    old = _recompile.compile_source(text, "x.py")
+    new = _recompile.update_source(old, "from __future__ import annotations\n" + text, "x.py")
+    assert new.flags
+    assert _summary(new) == _summary(_recompile.compile_source(new.text, "x.py"))
