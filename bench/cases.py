@@ -314,6 +314,22 @@ def case_import_hotfunc(tool_name: str, params: dict[str, Any]) -> dict[str, Any
     return {"seconds": int(match.group(1)) / 1e6}
 
 
+def case_hot_cost(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Seconds @hot takes per function, registering N distinct functions of one module."""
+    import hotfunc
+
+    folder = Path(tempfile.mkdtemp(prefix="hotfunc-bench-"))
+    functions = params.get("functions", 1000)
+    workload.write(folder / "cost_mod.py", workload.module_source(functions))
+    module = _load(folder, "cost_mod")
+    funcs = [getattr(module, f"func_{i}") for i in range(functions)]
+    hot = hotfunc.hot
+    started = time.perf_counter()
+    for func in funcs:
+        hot(func)
+    return {"seconds_per_function": (time.perf_counter() - started) / functions}
+
+
 def case_memory(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
     """Bytes the registry allocates per registered function."""
     import hotfunc
@@ -370,6 +386,7 @@ CASES = {
     "import": case_import,
     "import_hotfunc": case_import_hotfunc,
     "memory": case_memory,
+    "hot_cost": case_hot_cost,
     "idle": case_idle,
 }
 

@@ -44,7 +44,10 @@ def hot(obj: _T) -> _T:
 
 
 def _register(func: FunctionType, caches: tuple[object, ...] = ()) -> None:
-    entry, created = registry.add(func, caches)
+    added = registry.add(func, caches)
+    if added is None:  # deferred: a new definition of a file already known
+        return
+    entry, created = added
     if created:
         if entry.error is not None:
             logger().warning(

@@ -169,13 +169,8 @@ def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSour
     new_lines = text.splitlines(keepends=True)
     old_lines = old.lines
     n_old, n_new = len(old_lines), len(new_lines)
-    limit = min(n_old, n_new)
-    same = 0
-    while same < limit and old_lines[same] == new_lines[same]:
-        same += 1
-    tail = 0
-    while tail < limit - same and old_lines[n_old - 1 - tail] == new_lines[n_new - 1 - tail]:
-        tail += 1
+    same = _common_prefix(old_lines, new_lines)
+    tail = _common_prefix(old_lines[same:][::-1], new_lines[same:][::-1])
     first, last = same + 1, n_old - tail  # changed old lines; last < first for an insertion
     delta = n_new - n_old
     blocks = old.blocks
@@ -209,6 +204,17 @@ def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSour
     middle = _blocks(tree, new_lines, code)
     after = [b.moved(delta) if delta else b for b in blocks[hi + 1 :]]
     return CompiledSource(new_lines, [*blocks[:lo], *middle, *after], old.flags)
+
+
+def _common_prefix(a: list[str], b: list[str], step: int = 256) -> int:
+    """How many leading lines ``a`` and ``b`` share; compares in chunks, in C."""
+    limit = min(len(a), len(b))
+    same = 0
+    while same + step <= limit and a[same : same + step] == b[same : same + step]:
+        same += step
+    while same < limit and a[same] == b[same]:
+        same += 1
+    return same
 
 
 def _blocks(tree: ast.Module, lines: list[str], code: CodeType) -> list[Block]:

@@ -15,6 +15,7 @@ import _thread
 import os
 import time
 import weakref
+import zlib
 from types import CodeType, FunctionType
 
 from ._wrappers import innermost
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Protocol
 
-    from ._recompile import CompiledSource
+    from ._recompile import CompiledSource, Definition
 
     class Watcher(Protocol):
         """What the registry and the API need from the file watcher."""
@@ -110,21 +111,20 @@ class Entry:
     ``def``; they share one entry, and a reload swaps them all.
     """
 
+    # Kept small: one entry per hot function, and large code bases have
+    # thousands.  What can be derived (name, file, line) is.
     __slots__ = (
         "__weakref__",
         "_caches",
         "_code",
-        "_compact_at",
-        "_defaults_key",
+        "_definition",
+        "_definitions",
         "_occurrence",
         "_origin",
         "_refs",
         "_shift",
-        "_signature_key",
         "error",
-        "file",
-        "lineno",
-        "name",
+        "module",
         "qualname",
         "reloaded_at",
         "source",
@@ -132,68 +132,89 @@ class Entry:
     )
 
     def __init__(self, func: FunctionType, source: SourceFile) -> None:
-        code = func.__code__
-        #: ``module.qualname``, the key for ``registry["..."]``.
-        self.name: str = f"{func.__module__}.{code.co_qualname}"
-        self.qualname: str = code.co_qualname
-        #: Absolute real path of the source file, or the pseudo file name
-        #: (``<stdin>``) of a function that has none.
-        self.file: str = source.path or source.filename
-        #: Line of the ``def`` (or its first decorator) in the current text.
-        self.lineno: int = code.co_firstlineno
+        self.module: str = func.__module__
+        self.qualname: str = func.__code__.co_qualname
         #: 0 at registration, +1 for each swap that changed what the function does.
-        self.version: int = 0
+        self.version = 0
         #: ``time.time()`` of the last swap, or None.
         self.reloaded_at: float | None = None
         #: None, or one line naming ``file:line`` and what went wrong.
         self.error: str | None = None
         self.source = source
-        self._code: CodeType = code
-        self._refs: list[weakref.ref[FunctionType]] = []
-        self._caches: list[weakref.ref[object]] = []
-        self._compact_at = 8
-        # Resolved lazily against the file's text on the first reload.
+        self._code: CodeType = func.__code__
+        # One weak reference, or a list of them once a factory makes more.
+        self._refs: weakref.ref[FunctionType] | list[weakref.ref[FunctionType]] = weakref.ref(func)
+        self._caches: list[weakref.ref[object]] | None = None
+        # Resolved against the file's text on the first reload: which def of
+        # this qualname it is, and the compiled definition the live code matches.
         self._occurrence: int | None = None
-        self._signature_key: str | None = None
-        self._defaults_key: str | None = None
-        # The compiled code object the live code equals, before any line
-        # shift, and that shift: lets a block that only moved skip comparisons.
+        self._definition: Definition | None = None
+        # The compiled code object the live code equals before any line shift,
+        # the definitions of the block it came from, and the shift: an edit
+        # elsewhere in the file settles the entry with one lookup.
         self._origin: CodeType | None = None
+        self._definitions: tuple[Definition, ...] | None = None
         self._shift = 0
 
     @property
-    def functions(self) -> list[FunctionType]:
-        """The live function objects of this definition."""
-        live = {id(f): f for f in (r() for r in self._refs) if f is not None}
-        return list(live.values())
+    def name(self) -> str:
+        """``module.qualname``, the key for ``registry["..."]``."""
+        return f"{self.module}.{self.qualname}"
+
+    @property
+    def file(self) -> str:
+        """Absolute real path of the source file, or the pseudo file name
+        (``<stdin>``) of a function that has none."""
+        return self.source.path or self.source.filename
+
+    @property
+    def lineno(self) -> int:
+        """Line of the ``def`` (or its first decorator) in the current text."""
+        return self._code.co_firstlineno
 
     @property
     def code(self) -> CodeType:
         """The code object new calls run."""
         return self._code
 
+    def _ref_list(self) -> list[weakref.ref[FunctionType]]:
+        refs = self._refs
+        return refs if isinstance(refs, list) else [refs]
+
+    @property
+    def functions(self) -> list[FunctionType]:
+        """The live function objects of this definition."""
+        live = {id(f): f for f in (r() for r in self._ref_list()) if f is not None}
+        return list(live.values())
+
+    def holds(self, func: FunctionType) -> bool:
+        return any(r() is func for r in self._ref_list())
+
     def add(self, func: FunctionType) -> None:
         # CPython hands out one shared weakref per object, so an identity test
         # catches @hot applied twice in a row without scanning every closure.
         ref = weakref.ref(func)
-        if self._refs and self._refs[-1] is ref:
+        refs = self._ref_list()
+        if refs[-1] is ref:
             return
-        if len(self._refs) >= self._compact_at:
+        if len(refs) >= 8 and len(refs) & (len(refs) - 1) == 0:
             # A factory may make and drop many closures: forget the dead ones
-            # before the list grows without bound.
-            self._refs = [r for r in self._refs if r() is not None]
-            self._compact_at = max(8, 2 * len(self._refs))
-        self._refs.append(ref)
+            # whenever the list doubles, so it never grows without bound.
+            refs = [r for r in refs if r() is not None]
+        refs.append(ref)
+        self._refs = refs
 
     def add_cache(self, wrapper: object) -> None:
-        if not any(r() is wrapper for r in self._caches):
-            self._caches.append(weakref.ref(wrapper))
+        caches = self._caches or []
+        if not any(r() is wrapper for r in caches):
+            caches.append(weakref.ref(wrapper))
+        self._caches = caches
 
     def caches(self) -> list[object]:
-        return [c for c in (r() for r in self._caches) if c is not None]
+        return [c for c in (r() for r in self._caches or ()) if c is not None]
 
     def alive(self) -> bool:
-        return any(r() is not None for r in self._refs)
+        return any(r() is not None for r in self._ref_list())
 
     def __repr__(self) -> str:
         state = "ok" if self.error is None else f"error: {self.error}"
@@ -203,7 +224,7 @@ class Entry:
 class SourceFile:
     """A file that holds hot functions, with the text they were last built from."""
 
-    __slots__ = ("baseline", "entries", "filename", "last_bytes", "path")
+    __slots__ = ("_compressed", "baseline", "digest", "entries", "filename", "imported", "path")
 
     def __init__(self, filename: str, path: str | None, data: bytes | None) -> None:
         #: The name code objects carry (``co_filename``), used to recompile so
@@ -212,11 +233,26 @@ class SourceFile:
         #: Absolute real path, or None when there is no file to read.
         self.path = path
         self.entries: list[Entry] = []
-        #: The bytes last read, good or bad: an identical save is skipped.
-        self.last_bytes = data
+        #: Length and hash of the bytes last read, good or bad: a save that
+        #: changes nothing is skipped.
+        self.digest = None if data is None else (len(data), hash(data))
+        #: The bytes as imported, until they are compiled as the baseline of
+        #: the first edit; compressed soon after import.
+        self.imported = data
+        self._compressed = False
         #: The last text that compiled, compiled: what the live code was built
         #: from, and what the next edit is compared with.
         self.baseline: CompiledSource | None = None
+
+    def compress(self) -> None:
+        if self.imported is not None and not self._compressed:
+            self.imported = zlib.compress(self.imported, 1)
+            self._compressed = True
+
+    def imported_bytes(self) -> bytes | None:
+        if self.imported is None or not self._compressed:
+            return self.imported
+        return zlib.decompress(self.imported)
 
 
 def _key(code: CodeType) -> tuple[str, str, int]:
@@ -246,12 +282,40 @@ class Registry:
         self._entries: list[Entry] = []
         self._entries_by_key: dict[tuple[str, str, int], Entry] = {}
         self._files_by_filename: dict[str, SourceFile] = {}
+        # Functions @hot has seen but not yet made entries for: importing a
+        # module of many hot functions pays a list append for each, and the
+        # entries are built on first need (a reload, a look-up).
+        self._pending: list[weakref.ref[FunctionType]] = []
+        # Files read at import whose bytes are still to be compressed.
+        self._uncompressed: list[SourceFile] = []
 
     # -- registration ---------------------------------------------------------
 
-    def add(self, func: FunctionType, caches: tuple[object, ...] = ()) -> tuple[Entry, bool]:
-        """Register ``func``; return its entry and whether the entry is new."""
-        key = _key(func.__code__)
+    def add(self, func: FunctionType, caches: tuple[object, ...] = ()) -> tuple[Entry, bool] | None:
+        """Register ``func``; return its entry and whether it is new, or None if deferred.
+
+        The entry of a function whose file is known and whose ``def`` has no
+        entry yet is built later; everything else (a file's first function, a
+        closure joining its entry, a function without source) is done now.
+        """
+        code = func.__code__
+        key = (code.co_filename, code.co_qualname, code.co_firstlineno)
+        source = self._files_by_filename.get(key[0])
+        if (
+            source is not None
+            and source.path is not None
+            and not caches
+            and key not in self._entries_by_key
+        ):
+            self._pending.append(weakref.ref(func))
+            return None
+        with lock:
+            self._flush()
+            return self._add(func, key, caches)
+
+    def _add(
+        self, func: FunctionType, key: tuple[str, str, int], caches: tuple[object, ...] = ()
+    ) -> tuple[Entry, bool]:
         with lock:
             entry = self._entries_by_key.get(key)
             created = entry is None
@@ -264,7 +328,8 @@ class Registry:
                 source.entries.append(entry)
                 self._entries.append(entry)
                 self._entries_by_key[key] = entry
-            entry.add(func)
+            else:
+                entry.add(func)
             for cache in caches:
                 entry.add_cache(cache)
             return entry, created
@@ -284,19 +349,38 @@ class Registry:
                     data = None
             source = SourceFile(filename, path, data)
             self._files_by_filename[filename] = source
+            if data is not None:
+                self._uncompressed.append(source)
             if path is not None and watcher is not None:
                 watcher.watch(path)
         return source
 
+    def _flush(self) -> None:
+        """Build the entries @hot deferred; compress the bytes read at import."""
+        if self._pending:
+            with lock:
+                batch = self._pending[:]
+                # Appends from other threads may land meanwhile; keep those.
+                del self._pending[: len(batch)]
+                for ref in batch:
+                    func = ref()
+                    if func is not None:
+                        self._add(func, _key(func.__code__))
+        if self._uncompressed:
+            with lock:
+                for source in self._uncompressed:
+                    source.compress()
+                self._uncompressed.clear()
+
     def remember_code(self, entry: Entry, code: CodeType) -> None:
         """Record ``code`` as the entry's current code, findable by its key."""
         entry._code = code
-        entry.lineno = code.co_firstlineno
         self._entries_by_key[_key(code)] = entry
 
     def prune(self) -> None:
         """Forget entries whose functions have all been garbage collected."""
         with lock:
+            self._flush()
             dead = [e for e in self._entries if not e.alive()]
             if not dead:
                 return
@@ -316,23 +400,28 @@ class Registry:
             self._entries.clear()
             self._entries_by_key.clear()
             self._files_by_filename.clear()
+            self._pending.clear()
+            self._uncompressed.clear()
 
     # -- lookup ---------------------------------------------------------------
 
     def sources(self) -> list[SourceFile]:
         """A snapshot of the files that hold hot functions."""
         with lock:
+            self._flush()
             return list(self._files_by_filename.values())
 
     def paths(self) -> set[str]:
         """Real paths of every registered file that exists."""
         with lock:
+            self._flush()
             return {s.path for s in self._files_by_filename.values() if s.path}
 
     def sources_at(self, path: str) -> list[SourceFile]:
         """The registered files whose real path is ``path``."""
         real = os.path.realpath(path)
         with lock:
+            self._flush()
             return [s for s in self._files_by_filename.values() if s.path == real]
 
     def entries(self) -> list[Entry]:
@@ -347,11 +436,12 @@ class Registry:
         if func is None:
             return None
         with lock:
+            self._flush()
             entry = self._entries_by_key.get(_key(func.__code__))
-            if entry is not None and any(r() is func for r in entry._refs):
+            if entry is not None and entry.holds(func):
                 return entry
             for entry in self._entries:
-                if any(r() is func for r in entry._refs):
+                if entry.holds(func):
                     return entry
         return None
 

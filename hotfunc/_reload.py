@@ -27,7 +27,8 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
     """Bring every hot function of ``source`` in line with the file on disk."""
     started = time.perf_counter()
     with lock:
-        entries = [e for e in source.entries if e.alive()]
+        # Entries whose functions died cost nothing here; the registry prunes them.
+        entries = list(source.entries)
         if not entries or source.path is None:
             return []
         path = source.path
@@ -35,19 +36,20 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
             with open(path, "rb") as fh:
                 data = fh.read()
         except FileNotFoundError:
-            source.last_bytes = None
+            source.digest = None
             return _fail_file(
                 entries,
                 started,
                 f"{path}:1: file deleted; keeping the last good code until it reappears",
             )
         except OSError as exc:
-            source.last_bytes = None
+            source.digest = None
             return _fail_file(entries, started, f"{path}:1: cannot read the file: {exc.strerror}")
-        if data == source.last_bytes:
+        digest = (len(data), hash(data))
+        if digest == source.digest:
             return []
         baseline = _baseline(source)
-        source.last_bytes = data
+        source.digest = digest
         if not data.strip():
             return _fail_file(
                 entries,
@@ -80,11 +82,21 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
             )
         except ValueError as exc:
             return _fail_file(entries, started, f"{path}:1: {exc}; keeping the last good code")
+        # Blocks the edit did not touch keep their definitions (moved or not),
+        # so most entries are settled by one lookup.
+        kept = {id(b.definitions): b for b in compiled.blocks if b.definitions}
         swaps: list[tuple[Entry, str | None, bool]] = []
         for entry in entries:
+            block = kept.get(id(entry._definitions))
+            if block is not None and block.definitions is entry._definitions:
+                if block.shift != entry._shift:
+                    _move(entry, block.shift)
+                swaps.append((entry, None, False))
+                continue
             error, swapped = _update(entry, compiled, baseline)
             swaps.append((entry, error, swapped))
         source.baseline = compiled
+        source.imported = None
         # Tracebacks and inspect.getsource() must show the new text.
         linecache.checkcache(source.filename)
         duration = time.perf_counter() - started
@@ -102,9 +114,32 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
 
 def _baseline(source: SourceFile) -> _recompile.CompiledSource | None:
     """The compiled text the live code came from, compiled on first need."""
-    if source.baseline is None and source.last_bytes is not None:
-        source.baseline = _compile_bytes(source.last_bytes, source.filename)
+    imported = source.imported_bytes()
+    if source.baseline is None and imported is not None:
+        _adopt(source, _compile_bytes(imported, source.filename))
     return source.baseline
+
+
+def _adopt(source: SourceFile, baseline: _recompile.CompiledSource | None) -> None:
+    """Make ``baseline`` the text ``source``'s live code was built from.
+
+    Every entry is matched with its definition now, and where the compiled
+    code equals the live code the block keeps the live object instead of a
+    copy of it.
+    """
+    source.baseline = baseline
+    source.imported = None
+    if baseline is None:
+        return
+    blocks = {id(b.definitions): b for b in baseline.blocks if b.definitions}
+    for entry in source.entries:
+        if entry._occurrence is not None:
+            continue
+        _resolve(entry, baseline)
+        block = blocks.get(id(entry._definitions))
+        key = (entry.qualname, entry.code.co_firstlineno)
+        if block is not None and not entry._shift and key in block.codes:
+            block.codes[key] = entry._origin = entry.code
 
 
 def _compile_bytes(data: bytes, filename: str) -> _recompile.CompiledSource | None:
@@ -121,17 +156,19 @@ def warm(source: SourceFile) -> None:
     imports registering functions meanwhile are not held up.
     """
     with lock:
-        data = source.last_bytes if source.baseline is None else None
-    if data is None:
+        token = source.imported if source.baseline is None else None
+        data = source.imported_bytes()
+    if token is None or data is None:
         return
     compiled = _compile_bytes(data, source.filename)
     with lock:
-        if source.baseline is None and source.last_bytes is data:
-            source.baseline = compiled
+        if source.baseline is None and source.imported is token:
+            _adopt(source, compiled)
 
 
 def _fail_file(entries: list[Entry], started: float, error: str) -> list[ReloadEvent]:
     duration = time.perf_counter() - started
+    entries = [e for e in entries if e.alive()]
     if any(e.error != error for e in entries):
         logger.warning("%s", error)
     for entry in entries:
@@ -158,12 +195,11 @@ def _update(
             False,
         )
     definition = found.definition
-    signature_changed = definition.signature_key != entry._signature_key
-    if found.origin is entry._origin and not signature_changed:
-        # Its block was not compiled again: at most it moved down or up.
-        if found.shift != entry._shift:
-            _move(entry, funcs, found)
-        return None, False
+    if entry._definition is None:
+        # The text it was built from is unknown (never readable): take the
+        # file as it is now for its defaults and annotations.
+        entry._definition = definition
+    signature_changed = definition.signature_key != entry._definition.signature_key
     code = found.code()
     if (
         "__class__" in code.co_freevars
@@ -174,7 +210,7 @@ def _update(
     code_changed = code != entry.code
     moved = code_changed and _recompile.moved_only(entry.code, code)
     if not code_changed and not signature_changed:
-        entry._origin, entry._shift = found.origin, found.shift
+        _settle(entry, found)
         return None, False
     # Closures made before their free variables changed cannot take the new
     # code; the rest can, among them the ones a reloaded factory now makes.
@@ -201,13 +237,11 @@ def _update(
                 f"raised {type(exc).__name__}: {exc}; keeping its last good code",
                 False,
             )
-    replace_defaults = definition.defaults_key != entry._defaults_key
+    replace_defaults = definition.defaults_key != entry._definition.defaults_key
     for func in funcs:
         _swap.apply(func, code, made, replace_defaults)
     registry.remember_code(entry, code)
-    entry._signature_key = definition.signature_key
-    entry._defaults_key = definition.defaults_key
-    entry._origin, entry._shift = found.origin, found.shift
+    _settle(entry, found)
     if moved and not signature_changed:
         return problem, False
     entry.version += 1
@@ -216,14 +250,23 @@ def _update(
     return problem, True
 
 
-def _move(entry: Entry, funcs: list[FunctionType], found: _recompile.Located) -> None:
+def _settle(entry: Entry, found: _recompile.Located) -> None:
+    """Record which compiled definition the entry's live code now comes from."""
+    entry._origin = found.origin
+    entry._definition = found.definition
+    entry._definitions = found.block.definitions
+    entry._shift = found.shift
+
+
+def _move(entry: Entry, shift: int) -> None:
     """Give functions whose code only moved their new line numbers."""
-    code = found.code()
-    for func in funcs:
+    assert entry._origin is not None
+    code = _recompile.shift_code(entry._origin, shift)
+    for func in entry.functions:
         if func.__code__.co_freevars == code.co_freevars:
             func.__code__ = code
     registry.remember_code(entry, code)
-    entry._shift = found.shift
+    entry._shift = shift
 
 
 def _caches_around(func: FunctionType) -> list[object]:
@@ -277,10 +320,9 @@ def _resolve(entry: Entry, baseline: _recompile.CompiledSource | None) -> None:
     found = _recompile.find(baseline, entry.qualname, occurrence)
     if found is None:
         return
-    entry._signature_key = found.definition.signature_key
-    entry._defaults_key = found.definition.defaults_key
+    entry._definition = found.definition
     if found.code() == entry.code:
-        entry._origin, entry._shift = found.origin, found.shift
+        _settle(entry, found)
 
 
 def _line_in(tb: TracebackType | None, filename: str, fallback: int) -> int:

@@ -123,7 +123,7 @@ class FileWatcher:
     def _warm_one(self) -> bool:
         """Compile one imported file ahead of its first edit; False when none is left."""
         for source in registry.sources():
-            if source.baseline is None and source.last_bytes is not None and source.path:
+            if source.baseline is None and source.imported is not None and source.path:
                 warm(source)
                 return True
         return False
