@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test fuzz lint format bench docs clean
+.PHONY: install demo test fuzz lint format bench bench-quick docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,24 @@ test: $(STAMP)
 # The model-based test with thousands of random edit sequences instead of CI's few hundred.
 fuzz: $(STAMP)
 	HOTFUNC_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest tests/test_model.py -o timeout=1800
+
+# The benchmarks get an environment of their own, with the peers they compare
+# against; a peer that fails to install is skipped by the run.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e . matplotlib
+	-$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check jurigged reloading ipython
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/run.py
+	$(BENCH_VENV)/bin/python bench/plot.py
+
+bench-quick: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/run.py --quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -74,6 +74,7 @@ def main() -> int:
 
     wait_for(fixed, timeout=10, interval=0.0005)
     latency = time.perf_counter() - saved
+    wait_for(lambda: durations, timeout=10)  # callbacks run just after the swap
     print(f"response: {app.handle(request)}")
     print(f"\nfrom save to the first call on new code: {latency * 1e3:.1f} ms")
     print(f"reload itself (read, compile, swap):     {durations[-1] * 1e3:.1f} ms")

@@ -4,21 +4,29 @@ Decorate functions with ``@hot`` and call ``hotfunc.start()`` once: saving a
 file makes the next call run the new code, with no restart and no per-call cost.
 """
 
-from ._api import is_running, on_reload, reload, start, status, stop
+from ._api import configure, is_running, on_reload, reload, start, status, stop
 from ._decorator import hot
+from ._history import Version, diff, rollback
+from ._ipython import load_ipython_extension, unload_ipython_extension
 from ._registry import Entry, Registry, ReloadEvent, registry
 
 __all__ = [
     "Entry",
     "Registry",
     "ReloadEvent",
+    "Version",
+    "configure",
+    "diff",
     "hot",
     "is_running",
+    "load_ipython_extension",
     "on_reload",
     "registry",
     "reload",
+    "rollback",
     "start",
     "status",
     "stop",
+    "unload_ipython_extension",
 ]
 __version__ = "0.1.0"

@@ -9,15 +9,19 @@ from ._registry import lock, logger, registry, settings
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ._registry import ReloadCallback, ReloadEvent, SourceFile
 
 
 def start(*, polling: bool | None = None, interval: float = 0.5) -> None:
     """Start watching every file that holds a hot function.
 
-    Idempotent: a second call does nothing.  One observer watches each
-    directory once, however many files and functions it holds; files
-    registered later are added as they appear.
+    Idempotent: a second call does nothing.  One thread watches each folder
+    once, however many files and functions it holds, and reloads what
+    changes; files registered later are added as they appear.  On Linux it
+    reads inotify directly; elsewhere, and when polling, a watchdog observer
+    does the watching.
 
     Args:
         polling: poll file stat results instead of using OS notifications
@@ -33,12 +37,15 @@ def start(*, polling: bool | None = None, interval: float = 0.5) -> None:
         msg = f"interval must be greater than 0 to avoid spinning, not {interval!r}"
         raise ValueError(msg)
     if settings.disabled:
-        logger().info("hotfunc: HOTFUNC_DISABLE is set; not watching any file")
+        logger().info("HOTFUNC_DISABLE is set; not watching any file")
         return
     with lock:
         if _registry.watcher is not None:
             return
+        from . import _logging
         from ._watcher import FileWatcher  # watchdog loads only now
+
+        _logging.install()
 
         watcher = FileWatcher(
             polling=settings.polling if polling is None else polling, interval=interval
@@ -112,6 +119,43 @@ def status() -> str:
     return repr(registry)
 
 
+_POLICIES = ("log", "raise")
+
+
+def configure(
+    *,
+    level: int | str | None = None,
+    on_error: str | Callable[[ReloadEvent], object] | None = None,
+    color: bool | None = None,
+) -> None:
+    """Set how hotfunc reports.
+
+    Args:
+        level: level of the ``hotfunc`` logger (``logging.INFO`` shows one
+            line per swapped function).  When the application has not set up
+            logging, hotfunc prints its own lines to stderr.
+        on_error: what a failed reload does besides keeping the last good code
+            and setting ``entry.error``: ``"log"`` (the default) logs a
+            WARNING; ``"raise"`` also makes the function's next calls raise
+            :class:`hotfunc.exceptions.ReloadError` until a save fixes it; a
+            callable is called with each failed :class:`ReloadEvent`.
+        color: colour the output on or off; by default only on a terminal
+            and never when ``NO_COLOR`` is set.
+
+    Raises:
+        ValueError: ``on_error`` is neither a known policy nor callable.
+    """
+    if on_error is not None:
+        if not callable(on_error) and on_error not in _POLICIES:
+            msg = f"on_error must be 'log', 'raise' or a callable, not {on_error!r}"
+            raise ValueError(msg)
+        settings.on_error = on_error
+    if level is not None or color is not None:
+        from . import _logging
+
+        _logging.install(level, color)
+
+
 def _restart_in_child() -> None:
     # A forked child has copies of the watcher objects but none of their
     # threads; a lock another thread held at fork time would stay held forever.
@@ -124,7 +168,7 @@ def _restart_in_child() -> None:
         old.abandon()
         start(polling=old.polling, interval=old.interval)
     except Exception:  # a child must come up even when its watcher cannot
-        logger().exception("hotfunc: cannot start the watcher in forked child %d", os.getpid())
+        logger().exception("cannot start the watcher in forked child %d", os.getpid())
 
 
 os.register_at_fork(after_in_child=_restart_in_child)

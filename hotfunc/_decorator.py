@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from types import FunctionType
+from types import FunctionType, ModuleType
 
 from ._registry import logger, registry, settings
 from ._wrappers import accessors, innermost
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def hot(obj: _T) -> _T:
-    """Mark a function, or every function of a class, as hot; return it unchanged.
+    """Mark a function, every function of a class, or of a module, as hot; return it unchanged.
 
     From ``hotfunc.start()`` on, saving the file makes the next call run the new
     code.  ``hot(f) is f``: there is no wrapper and no cost per call.
@@ -23,7 +23,9 @@ def hot(obj: _T) -> _T:
     Accepts plain, async and generator functions; ``staticmethod``,
     ``classmethod`` and ``property`` objects in either order with ``@hot``;
     decorators made with ``functools.wraps`` (the wrapped function is followed
-    through ``__wrapped__``); and classes, whose body's functions all become hot.
+    through ``__wrapped__``); classes, whose body's functions all become hot;
+    and modules: ``hot(module)`` makes every function and class the module
+    defines hot, without editing or re-executing it.
 
     Raises:
         TypeError: ``obj`` is neither a function nor a class.
@@ -34,9 +36,11 @@ def hot(obj: _T) -> _T:
         _register(obj)
     elif isinstance(obj, type):
         _register_class(obj)
+    elif isinstance(obj, ModuleType):
+        _register_module(obj)
     elif not _register_wrapped(obj):
         msg = (
-            f"hot() takes a function or a class, not {obj!r} "
+            f"hot() takes a function, a class or a module, not {obj!r} "
             f"(a {type(obj).__name__}); it needs Python source to reload"
         )
         raise TypeError(msg)
@@ -50,9 +54,7 @@ def _register(func: FunctionType, caches: tuple[object, ...] = ()) -> None:
     entry, created = added
     if created:
         if entry.error is not None:
-            logger().warning(
-                "hotfunc: %s registered but cannot be reloaded: %s", entry.name, entry.error
-            )
+            logger().warning("%s registered but cannot be reloaded: %s", entry.name, entry.error)
     elif entry.version:
         from ._reload import catch_up
 
@@ -68,6 +70,19 @@ def _register_wrapped(obj: object) -> bool:
         assert func is not None
         _register(func, caches)
     return True
+
+
+def _register_module(module: ModuleType) -> None:
+    """Every function and class the module defines; names it imported are skipped."""
+    for value in list(vars(module).values()):
+        if isinstance(value, type):
+            if value.__module__ == module.__name__ and "<locals>" not in value.__qualname__:
+                _register_class(value)
+            continue
+        for target in accessors(value):
+            func, caches = innermost(target)
+            if func is not None and func.__module__ == module.__name__:
+                _register(func, caches)
 
 
 def _register_class(cls: type) -> None:

@@ -31,16 +31,24 @@ FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 class Definition:
     """One ``def`` statement, at the lines where it was compiled."""
 
-    __slots__ = ("defaults_key", "firstlineno", "lineno", "qualname", "signature_key")
+    __slots__ = ("defaults_key", "end", "firstlineno", "lineno", "qualname", "signature_key")
 
     def __init__(
-        self, qualname: str, firstlineno: int, lineno: int, defaults_key: str, signature_key: str
+        self,
+        qualname: str,
+        firstlineno: int,
+        lineno: int,
+        end: int,
+        defaults_key: str,
+        signature_key: str,
     ) -> None:
         self.qualname = qualname
         #: What the compiler reports as ``co_firstlineno``: the first decorator's line.
         self.firstlineno = firstlineno
         #: The line of the ``def`` keyword.
         self.lineno = lineno
+        #: The last line of the body.
+        self.end = end
         #: The default values' source text.
         self.defaults_key = defaults_key
         #: The source of everything a ``def`` evaluates outside the body
@@ -104,6 +112,10 @@ class Located:
     @property
     def lineno(self) -> int:
         return self.definition.lineno + self.block.shift
+
+    def source(self, compiled: CompiledSource) -> str:
+        """The text of the definition, decorators included."""
+        return "".join(compiled.lines[self.firstlineno - 1 : self.definition.end + self.shift])
 
     def code(self) -> CodeType:
         """The code object with the line numbers it has now."""
@@ -275,7 +287,8 @@ def _definition(qualname: str, node: FunctionNode, lines: list[str]) -> Definiti
     header_end = max(node.lineno, node.body[0].lineno - 1)
     header = "".join(lines[node.lineno - 1 : header_end])
     docstring = ast.get_docstring(node, clean=False)
-    return Definition(qualname, first, node.lineno, defaults_key, f"{header}\0{docstring!r}")
+    end = node.end_lineno or node.lineno
+    return Definition(qualname, first, node.lineno, end, defaults_key, f"{header}\0{docstring!r}")
 
 
 def _segment(lines: list[str], node: ast.expr) -> str:

@@ -23,9 +23,11 @@ from ._wrappers import innermost
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
+    from collections import deque
     from collections.abc import Callable, Iterator
     from typing import Protocol
 
+    from ._history import Version
     from ._recompile import CompiledSource, Definition
 
     class Watcher(Protocol):
@@ -59,15 +61,18 @@ def _env_flag(name: str) -> bool:
 
 
 class Settings:
-    """Switches read once from the environment at import time."""
+    """Switches: from the environment at import time, and from ``configure()``."""
 
-    __slots__ = ("disabled", "polling")
+    __slots__ = ("disabled", "on_error", "polling")
 
     def __init__(self) -> None:
         #: ``HOTFUNC_DISABLE``: @hot registers nothing, start() does nothing.
         self.disabled = _env_flag("HOTFUNC_DISABLE")
         #: ``HOTFUNC_POLLING``: start() polls instead of using notifications.
         self.polling = _env_flag("HOTFUNC_POLLING")
+        #: What a failed reload does besides keeping the last good code:
+        #: "log", "raise" (at the function's next calls), or a callable.
+        self.on_error: str | Callable[[ReloadEvent], object] = "log"
 
 
 settings = Settings()
@@ -103,6 +108,10 @@ class ReloadEvent:
 
 callbacks: list[ReloadCallback] = []
 
+#: Entries whose functions were given code that raises their reload error
+#: (``on_error="raise"``), until a save fixes them.
+raising: weakref.WeakSet[Entry] = weakref.WeakSet()
+
 
 class Entry:
     """One hot function definition, and every live function object made from it.
@@ -119,6 +128,7 @@ class Entry:
         "_code",
         "_definition",
         "_definitions",
+        "_history",
         "_occurrence",
         "_origin",
         "_refs",
@@ -155,6 +165,8 @@ class Entry:
         self._origin: CodeType | None = None
         self._definitions: tuple[Definition, ...] | None = None
         self._shift = 0
+        # Versions kept for history, diff and rollback; made on the first swap.
+        self._history: deque[Version] | None = None
 
     @property
     def name(self) -> str:
@@ -176,6 +188,15 @@ class Entry:
     def code(self) -> CodeType:
         """The code object new calls run."""
         return self._code
+
+    @property
+    def history(self) -> list[Version]:
+        """The kept versions, oldest first: source text, time, and what ran.
+
+        Empty until the first swap; then the imported version comes first.
+        At most the last 20 are kept.
+        """
+        return list(self._history or ())
 
     def _ref_list(self) -> list[weakref.ref[FunctionType]]:
         refs = self._refs
@@ -417,12 +438,12 @@ class Registry:
             self._flush()
             return {s.path for s in self._files_by_filename.values() if s.path}
 
-    def sources_at(self, path: str) -> list[SourceFile]:
-        """The registered files whose real path is ``path``."""
-        real = os.path.realpath(path)
+    def sources_at(self, path: str, *, real: bool = False) -> list[SourceFile]:
+        """The registered files at ``path``; ``real`` says it is resolved already."""
+        real_path = path if real else os.path.realpath(path)
         with lock:
             self._flush()
-            return [s for s in self._files_by_filename.values() if s.path == real]
+            return [s for s in self._files_by_filename.values() if s.path == real_path]
 
     def entries(self) -> list[Entry]:
         """A snapshot of the entries whose functions are still alive."""

@@ -11,13 +11,23 @@ import contextlib
 import functools
 import linecache
 import logging
+import os
 import time
 from collections.abc import Mapping
 from types import CodeType, FunctionType, TracebackType
 from typing import Any
 
-from . import _recompile, _swap
-from ._registry import Entry, ReloadEvent, SourceFile, callbacks, lock, registry
+from . import _history, _recompile, _swap
+from ._registry import (
+    Entry,
+    ReloadEvent,
+    SourceFile,
+    callbacks,
+    lock,
+    raising,
+    registry,
+    settings,
+)
 from ._wrappers import innermost
 
 logger = logging.getLogger("hotfunc")
@@ -33,8 +43,7 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
             return []
         path = source.path
         try:
-            with open(path, "rb") as fh:
-                data = fh.read()
+            data = _read(path)
         except FileNotFoundError:
             source.digest = None
             return _fail_file(
@@ -97,8 +106,9 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
             swaps.append((entry, error, swapped))
         source.baseline = compiled
         source.imported = None
-        # Tracebacks and inspect.getsource() must show the new text.
-        linecache.checkcache(source.filename)
+        # Tracebacks and inspect.getsource() must show the new text; dropping
+        # the cached lines costs no system call, unlike checkcache().
+        linecache.cache.pop(source.filename, None)
         duration = time.perf_counter() - started
         events: list[ReloadEvent] = []
         for entry, error, swapped in swaps:
@@ -109,7 +119,46 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
             if swapped or error is not None or entry.error is not None:
                 events.append(ReloadEvent(entry, error is None, error, duration, entry.version))
             entry.error = error
+        _apply_error_policy(entries)
     return events
+
+
+def _apply_error_policy(entries: list[Entry]) -> None:
+    """With ``on_error="raise"``, failed functions raise at their next call until fixed."""
+    if settings.on_error != "raise" and not raising:
+        return
+    for entry in entries:
+        if entry.error is not None and settings.on_error == "raise":
+            for func in entry.functions:
+                code = _swap.raising_code(func, entry.error)
+                if code is not None:
+                    func.__code__ = code
+                    raising.add(entry)
+        elif entry in raising:
+            for func in entry.functions:
+                if func.__code__.co_filename == _swap.RAISING:
+                    func.__code__ = entry.code
+            raising.discard(entry)
+
+
+def _read(path: str) -> bytes:
+    """The file's bytes in as few system calls as possible.
+
+    Each call releases the GIL, and while the application keeps it busy,
+    getting it back costs a switch interval: open, read, close and no more.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = [os.read(fd, _CHUNK)]
+        # A regular file returns less than asked only at its end.
+        while len(chunks[-1]) == _CHUNK:
+            chunks.append(os.read(fd, _CHUNK))
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
+_CHUNK = 1 << 20
 
 
 def _baseline(source: SourceFile) -> _recompile.CompiledSource | None:
@@ -173,6 +222,7 @@ def _fail_file(entries: list[Entry], started: float, error: str) -> list[ReloadE
         logger.warning("%s", error)
     for entry in entries:
         entry.error = error
+    _apply_error_policy(entries)
     return [ReloadEvent(e, False, error, duration, e.version) for e in entries]
 
 
@@ -238,16 +288,29 @@ def _update(
                 False,
             )
     replace_defaults = definition.defaults_key != entry._definition.defaults_key
+    changes_behaviour = not moved or signature_changed
+    if changes_behaviour and entry._history is None:
+        _history.record(entry, _old_source(entry, baseline), funcs[0])
     for func in funcs:
         _swap.apply(func, code, made, replace_defaults)
     registry.remember_code(entry, code)
     _settle(entry, found)
-    if moved and not signature_changed:
+    if not changes_behaviour:
         return problem, False
     entry.version += 1
     entry.reloaded_at = time.time()
+    _history.record(entry, found.source(compiled), funcs[0])
     _swap.clear_caches([*entry.caches(), *_caches_around(funcs[0])])
     return problem, True
+
+
+def _old_source(entry: Entry, baseline: _recompile.CompiledSource | None) -> str:
+    """The text the entry's live code was compiled from, when it is known."""
+    old = entry._definition
+    if baseline is None or old is None or entry._origin is None:
+        return ""
+    first = old.firstlineno + entry._shift
+    return "".join(baseline.lines[first - 1 : old.end + entry._shift])
 
 
 def _settle(entry: Entry, found: _recompile.Located) -> None:
@@ -368,18 +431,22 @@ def catch_up(entry: Entry, func: FunctionType) -> None:
 
 def notify(events: list[ReloadEvent]) -> None:
     """Call every ``on_reload`` callback with each event; never raise."""
-    for callback in list(callbacks):
+    handlers = list(callbacks)
+    policy = settings.on_error
+    if callable(policy):
+        handlers.append(lambda event: None if event.ok else policy(event))
+    for callback in handlers:
         for event in events:
             try:
                 callback(event)
             except Exception:
-                logger.exception("hotfunc: on_reload callback %r raised", callback)
+                logger.exception("on_reload callback %r raised", callback)
 
 
 def reload_path(path: str) -> list[ReloadEvent]:
-    """Reload every registered file at ``path`` and notify subscribers."""
+    """Reload every registered file at ``path`` (a real path) and notify subscribers."""
     events: list[ReloadEvent] = []
-    for source in registry.sources_at(path):
+    for source in registry.sources_at(path, real=True):
         events.extend(reload_source(source))
     notify(events)
     return events

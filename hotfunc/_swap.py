@@ -70,6 +70,36 @@ def apply(
         func.__type_params__ = made.__type_params__
 
 
+#: The file name of code that raises a reload error, to recognise it.
+RAISING = "<hotfunc: reload failed>"
+
+
+def raising_code(func: FunctionType, message: str) -> CodeType | None:
+    """Code that raises ``ReloadError(message)`` and fits ``func``'s closure.
+
+    Returns None when no such code can be made (a closure variable named like
+    a keyword, which cannot happen in code Python compiled).
+    """
+    names = func.__code__.co_freevars
+    binds = "".join(f"    {name} = None\n" for name in names)
+    uses = f"        ({', '.join(names)},)\n" if names else ""
+    text = (
+        "def outer():\n"
+        f"{binds}"
+        f"    def {func.__code__.co_name}(*args, **kwargs):\n"
+        f"{uses}"
+        f"        raise __import__('hotfunc.exceptions').exceptions.ReloadError({message!r})\n"
+        f"    return {func.__code__.co_name}\n"
+    )
+    try:
+        module = compile(text, RAISING, "exec")
+    except SyntaxError:
+        return None
+    outer = next(c for c in module.co_consts if isinstance(c, CodeType))
+    inner = next(c for c in outer.co_consts if isinstance(c, CodeType))
+    return inner if inner.co_freevars == names else None
+
+
 def clear_caches(wrappers: list[Any]) -> None:
     """Empty ``functools.lru_cache`` wrappers so no stale result is served."""
     for wrapper in wrappers:

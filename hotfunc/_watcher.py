@@ -63,7 +63,7 @@ class FileWatcher:
             try:
                 return _inotify.InotifyBackend(self._changed, _THREAD_NAME, self._warm_one)
             except OSError as exc:
-                logger.warning("hotfunc: inotify unavailable (%s); using watchdog", exc)
+                logger.warning("inotify unavailable (%s); using watchdog", exc)
         from ._watchdog import WatchdogBackend  # watchdog loads only when used
 
         return WatchdogBackend(self._changed, _THREAD_NAME, polling=polling, interval=self.interval)
@@ -100,7 +100,7 @@ class FileWatcher:
             if limit is None or self.polling:
                 # A folder that is missing or unreadable: the file's own reload
                 # reports it, so keep watching the rest.
-                logger.warning("hotfunc: cannot watch %s: %s", folder, exc)
+                logger.warning("cannot watch %s: %s", folder, exc)
                 return
             self._poll(folder, exc, *limit)
         self._watched_folders.add(folder)
@@ -108,7 +108,7 @@ class FileWatcher:
     def _poll(self, folder: str, exc: OSError, sysctl: str, suggested: str) -> None:
         if self._fallback is None:
             logger.warning(
-                "hotfunc: %s; polling %s and any further folders every %s s instead. "
+                "%s; polling %s and any further folders every %s s instead. "
                 "Raise the limit with: sudo sysctl %s=%s",
                 exc.strerror,
                 folder,
@@ -138,7 +138,7 @@ class FileWatcher:
             try:
                 reload_path(path)
             except Exception:  # the watcher must outlive any bug in one reload
-                logger.exception("hotfunc: reloading %s failed", path)
+                logger.exception("reloading %s failed", path)
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop watching and join the threads, waiting ``timeout`` seconds at most."""

@@ -1,0 +1,154 @@
+"""What each hot function looked like at each version: history, diff, rollback."""
+
+from __future__ import annotations
+
+import sys
+import time
+from types import CodeType, FunctionType
+
+from ._registry import Entry, lock, logger, registry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+#: Versions kept per function; older ones are dropped.
+KEEP = 20
+
+
+class Version:
+    """One version of a hot function: its source text and what ran."""
+
+    __slots__ = (
+        "annotations",
+        "at",
+        "code",
+        "defaults",
+        "doc",
+        "kwdefaults",
+        "restored",
+        "source",
+        "type_params",
+        "version",
+    )
+
+    def __init__(self, version: int, at: float | None, source: str, func: FunctionType) -> None:
+        self.version = version
+        #: ``time.time()`` when it went live; None for the version imported.
+        self.at = at
+        #: The ``def`` statement's text, decorators included ("" if unknown).
+        self.source = source
+        #: The version this one restored, for a rollback.
+        self.restored: int | None = None
+        self.code: CodeType = func.__code__
+        self.defaults = func.__defaults__
+        self.kwdefaults = func.__kwdefaults__
+        self.doc = func.__doc__
+        self.annotations = dict(func.__annotations__)
+        self.type_params: tuple[Any, ...] = getattr(func, "__type_params__", ())
+
+    def __repr__(self) -> str:
+        when = "imported" if self.at is None else time.strftime("%H:%M:%S", time.localtime(self.at))
+        note = f", rollback to v{self.restored}" if self.restored is not None else ""
+        return f"<version {self.version} ({when}{note})>"
+
+
+def record(entry: Entry, source: str, func: FunctionType) -> None:
+    """Keep what ``func`` runs now as the entry's current version."""
+    history = entry._history
+    if history is None:
+        from collections import deque  # only once something was swapped
+
+        history = entry._history = deque(maxlen=KEEP)
+    history.append(Version(entry.version, entry.reloaded_at, source, func))
+
+
+def history(entry: Entry) -> list[Version]:
+    return list(entry._history or ())
+
+
+def diff(target: object) -> str:
+    """A unified diff between the last two versions of a hot function.
+
+    Raises:
+        KeyError: ``target`` is not hot.
+    """
+    entry = registry[target]
+    versions = history(entry)
+    if len(versions) < 2:
+        return ""
+    import difflib
+
+    old, new = versions[-2], versions[-1]
+    lines = difflib.unified_diff(
+        old.source.splitlines(keepends=True),
+        new.source.splitlines(keepends=True),
+        fromfile=f"{entry.name} v{old.version}",
+        tofile=f"{entry.name} v{new.version}",
+    )
+    return "".join(lines)
+
+
+def rollback(target: object) -> Entry:
+    """Swap the version before the current one back in.
+
+    The rollback is itself a new version; rolling back again goes one step
+    further back.  The next save of the file moves the function forward again.
+
+    Raises:
+        KeyError: ``target`` is not hot.
+        ValueError: there is no earlier version, or its closure no longer fits.
+    """
+    entry = registry[target]
+    with lock:
+        versions = history(entry)
+        current = versions[-1] if versions else None
+        anchor = current.restored if current and current.restored is not None else None
+        numbers = [v.version for v in versions]
+        index = numbers.index(anchor) if anchor in numbers else len(versions) - 1
+        if index < 1:
+            msg = f"cannot roll back {entry.name!r}: no earlier version is kept"
+            raise ValueError(msg)
+        previous = versions[index - 1]
+        funcs = entry.functions
+        for func in funcs:
+            if func.__code__.co_freevars != previous.code.co_freevars:
+                msg = (
+                    f"cannot roll back {entry.name!r} to v{previous.version}: its closure "
+                    "variables differ from the live function's"
+                )
+                raise ValueError(msg)
+        for func in funcs:
+            func.__code__ = previous.code
+            func.__defaults__ = previous.defaults
+            func.__kwdefaults__ = previous.kwdefaults
+            func.__doc__ = previous.doc
+            func.__annotations__ = dict(previous.annotations)
+            if sys.version_info >= (3, 12):
+                func.__type_params__ = previous.type_params
+        registry.remember_code(entry, previous.code)
+        entry.version += 1
+        entry.reloaded_at = time.time()
+        entry.error = None
+        # The file still holds the newer text: forget what was compared, so
+        # the next save of it, even an identical one, moves the function on.
+        entry._origin = entry._definitions = None
+        entry.source.digest = None
+        if funcs:
+            record(entry, previous.source, funcs[0])
+            assert entry._history is not None
+            entry._history[-1].restored = previous.version
+    logger().info("rolled %s back to v%d as v%d", entry.name, previous.version, entry.version)
+    return entry
+
+
+def describe(entry: Entry) -> str:
+    """One entry and its kept versions, as text for the REPL."""
+    status = "ok" if entry.error is None else f"error: {entry.error}"
+    lines = [
+        f"{entry.name}  v{entry.version}  {entry.file}:{entry.lineno}  {status}",
+        f"  {len(entry.functions)} live function object(s)",
+    ]
+    for version in reversed(history(entry)):
+        lines.append(f"  {version!r}")
+    return "\n".join(lines)

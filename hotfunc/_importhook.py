@@ -1,0 +1,109 @@
+"""Make modules hot as they are imported, when their file matches a pattern.
+
+Used by ``python -m hotfunc run``.  The finder sits first on ``sys.meta_path``
+and asks the finders behind it, so an import costs one extra Python call; only
+a module whose file matches gets a loader that calls ``hot(module)`` after the
+module's code ran.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from types import ModuleType
+from typing import Any
+
+# Installed packages are never made hot, even when they live inside the
+# watched folder (a virtual environment in the project, for one).
+_NEVER = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
+
+
+class Patterns:
+    """Which files are hot: folders (everything below them) or shell patterns."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.folders: list[str] = []
+        self.globs: list[str] = []
+        for pattern in patterns:
+            path = os.path.realpath(os.path.expanduser(pattern))
+            if os.path.isdir(path):
+                self.folders.append(path.rstrip(os.sep) + os.sep)
+            else:
+                self.globs.append(path)
+
+    def __call__(self, filename: str) -> bool:
+        path = os.path.realpath(filename)
+        if any(part in path for part in _NEVER):
+            return False
+        return path.startswith(tuple(self.folders)) or any(
+            fnmatch.fnmatch(path, glob) for glob in self.globs
+        )
+
+    def __repr__(self) -> str:
+        return f"Patterns({[*self.folders, *self.globs]!r})"
+
+
+class _HotLoader(importlib.abc.Loader):
+    """Runs the real loader, then makes the module's own functions and classes hot."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        created: ModuleType | None = self._loader.create_module(spec)
+        return created
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        from ._decorator import hot
+
+        hot(module)
+
+    def __getattr__(self, name: str) -> Any:
+        # get_source, get_code, is_package...: inspect and linecache use them.
+        return getattr(self._loader, name)
+
+
+class HotFinder(importlib.abc.MetaPathFinder):
+    """Finds modules through the other finders and marks matching ones hot."""
+
+    def __init__(self, match: Patterns) -> None:
+        self.match = match
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec: importlib.machinery.ModuleSpec | None = finder.find_spec(fullname, path, target)
+            if spec is None:
+                continue
+            if (
+                spec.origin
+                and spec.has_location
+                and isinstance(spec.loader, importlib.machinery.SourceFileLoader)
+                and self.match(spec.origin)
+            ):
+                spec.loader = _HotLoader(spec.loader)
+            return spec
+        return None
+
+
+def install(match: Patterns) -> HotFinder:
+    """Put a finder first on ``sys.meta_path``; return it, for ``uninstall``."""
+    finder = HotFinder(match)
+    sys.meta_path.insert(0, finder)
+    return finder
+
+
+def uninstall(finder: HotFinder) -> None:
+    if finder in sys.meta_path:
+        sys.meta_path.remove(finder)

@@ -1,0 +1,163 @@
+"""``python -m hotfunc``: run a program with its functions hot, without editing it."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import builtins
+import importlib.util
+import os
+import sys
+import types
+from collections.abc import Sequence
+
+from . import _api, _importhook
+
+DESCRIPTION = """\
+Run a Python script or module with the hotfunc watcher started. Every module
+whose file matches a --watch pattern becomes hot as it is imported: its
+functions and classes reload in place when you save them, with no decorator
+in the code. Exit codes and signals are the program's own.
+"""
+
+EPILOG = """\
+examples:
+  python -m hotfunc run app.py --port 8000
+  python -m hotfunc run --watch src/ --watch 'lib/*_handlers.py' -m myapp.server
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m hotfunc",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="run a script or module with its own modules hot",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "--watch",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help=(
+            "a folder (everything below it) or a shell pattern of files whose modules "
+            "become hot; repeatable. Default: the script's folder, or the current "
+            "folder with -m. Installed packages (site-packages) are never hot."
+        ),
+    )
+    run.add_argument(
+        "--polling",
+        action="store_true",
+        help="poll file stats instead of OS notifications (Docker, VMs, WSL2 /mnt)",
+    )
+    run.add_argument(
+        "--interval",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="seconds between polls with --polling (default: 0.5)",
+    )
+    run.add_argument(
+        "-m",
+        dest="module",
+        metavar="MODULE",
+        help="run a module as 'python -m MODULE' does, instead of a script",
+    )
+    run.add_argument("target", nargs="?", metavar="script.py", help="the script to run")
+    run.add_argument(
+        "args", nargs=argparse.REMAINDER, metavar="...", help="arguments for the program"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m hotfunc``; returns the exit code."""
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    if options.module:
+        args = [options.target, *options.args] if options.target else list(options.args)
+        spec = _main_spec(parser, options.module)
+        assert spec.origin is not None
+        path = os.path.abspath(spec.origin)
+        default = os.getcwd()
+        sys.path.insert(0, default)  # as python -m does
+    else:
+        if not options.target:
+            parser.error("run needs a script, or -m MODULE")
+        path = os.path.abspath(options.target)
+        if not os.path.isfile(path):
+            parser.error(f"no such script: {options.target!r}")
+        args, spec = list(options.args), None
+        default = os.path.dirname(path)
+        sys.path.insert(0, default)  # as python script.py does
+    patterns = _importhook.Patterns(options.watch or [default])
+    finder = _importhook.install(patterns)
+    sys.argv = [path, *args]
+    _api.start(polling=options.polling or None, interval=options.interval)
+    try:
+        run_main(path, spec, hot_definitions=patterns(path))
+    finally:
+        _api.stop()
+        _importhook.uninstall(finder)
+    return 0
+
+
+def _main_spec(parser: argparse.ArgumentParser, name: str) -> importlib.machinery.ModuleSpec:
+    sys.path.insert(0, os.getcwd())
+    try:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations is not None:
+            spec = importlib.util.find_spec(f"{name}.__main__")
+    except (ImportError, ValueError) as exc:
+        parser.error(f"cannot find module {name!r}: {exc}")
+    finally:
+        sys.path.pop(0)
+    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+        parser.error(f"no module named {name!r} with a source file")
+    return spec
+
+
+def run_main(
+    path: str, spec: importlib.machinery.ModuleSpec | None, *, hot_definitions: bool
+) -> None:
+    """Run ``path`` as ``__main__``, its top-level functions and classes hot.
+
+    The main script cannot be made hot after it ran, since it runs until the
+    program ends; instead each top-level ``def`` and ``class`` is compiled with
+    ``hot`` as its outermost decorator.  The decorator is an expression, so the
+    module gains no global name.
+    """
+    with open(path, "rb") as fh:
+        source = fh.read()
+    tree = ast.parse(source, path)
+    if hot_definitions:
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                at = node.decorator_list[0] if node.decorator_list else node
+                decorator = ast.parse('__import__("hotfunc").hot', mode="eval").body
+                for part in ast.walk(decorator):
+                    ast.copy_location(part, at)
+                node.decorator_list.insert(0, decorator)
+    code = compile(tree, path, "exec", dont_inherit=True)
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    main.__dict__["__builtins__"] = builtins
+    main.__spec__ = spec
+    main.__loader__ = spec.loader if spec is not None else None
+    if spec is not None and spec.parent:
+        main.__package__ = spec.parent
+    previous = sys.modules.get("__main__")
+    sys.modules["__main__"] = main
+    try:
+        exec(code, main.__dict__)
+    finally:
+        if previous is not None:
+            sys.modules["__main__"] = previous
