@@ -16,11 +16,20 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+class _Text(str):
+    """A string IPython displays as itself, not as a quoted repr."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext hotfunc``: start the watcher and add the ``%hot`` magic."""
     _api.start()
 
-    def hot_magic(line: str) -> str:
+    def hot_magic(line: str) -> _Text:
         """%hot: the registry table.  %hot NAME: one entry and its history.
 
         %hot MODULE makes every function and class of an imported module hot,
@@ -28,13 +37,13 @@ def load_ipython_extension(ipython: Any) -> None:
         """
         expression = line.strip()
         if not expression:
-            return _api.status()
+            return _Text(_api.status())
         target = ipython.ev(expression)
         if isinstance(target, ModuleType):
             hot(target)
             mine = [e for e in registry.entries() if e.module == target.__name__]
-            return f"{len(mine)} hot functions in {target.__name__}\n" + _api.status()
-        return _history.describe(registry[target])
+            return _Text(f"{len(mine)} hot functions in {target.__name__}\n{_api.status()}")
+        return _Text(_history.describe(registry[target]))
 
     ipython.register_magic_function(hot_magic, magic_kind="line", magic_name="hot")
 

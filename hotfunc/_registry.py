@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import logging
     from collections import deque
     from collections.abc import Callable, Iterator
-    from typing import Protocol
+    from typing import Any, Protocol
 
     from ._history import Version
     from ._recompile import CompiledSource, Definition
@@ -240,6 +240,12 @@ class Entry:
     def __repr__(self) -> str:
         state = "ok" if self.error is None else f"error: {self.error}"
         return f"<hotfunc entry {self.name} v{self.version} {self.file}:{self.lineno} {state}>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython shows the entry with its kept versions."""
+        from ._history import describe
+
+        printer.text(describe(self))
 
 
 class SourceFile:
@@ -502,6 +508,23 @@ class Registry:
     def __repr__(self) -> str:
         return format_table(self.entries())
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython shows the same table as the repr."""
+        printer.text(repr(self))
+
+    def __rich__(self) -> Any:
+        """A rich Table of the registry, for ``rich.print(registry)``."""
+        from rich.table import Table  # only called by rich, so it is installed
+
+        entries = self.entries()
+        table = Table(title=_title(entries))
+        for column in _COLUMNS:
+            table.add_column(column)
+        for row in _rows(entries):
+            style = None if row[-1] == "ok" else "red"
+            table.add_row(*row, style=style)
+        return table
+
 
 def _ago(moment: float | None, now: float) -> str:
     if moment is None:
@@ -522,22 +545,38 @@ def _short_path(path: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def format_table(entries: list[Entry]) -> str:
-    """Render entries as the table ``repr(registry)`` shows."""
+_COLUMNS = ("name", "file:line", "version", "reloaded", "status")
+
+
+def _title(entries: list[Entry]) -> str:
     running = "running" if watcher is not None else "stopped"
     files = {e.file for e in entries}
-    head = (
+    return (
         f"hotfunc registry: {len(entries)} function{'s' if len(entries) != 1 else ''} "
         f"in {len(files)} file{'s' if len(files) != 1 else ''}, watcher {running}"
     )
+
+
+def _rows(entries: list[Entry]) -> list[tuple[str, str, str, str, str]]:
+    now = time.time()
+    return [
+        (
+            e.name,
+            f"{_short_path(e.file)}:{e.lineno}",
+            f"v{e.version}",
+            _ago(e.reloaded_at, now),
+            "ok" if e.error is None else f"error: {e.error}",
+        )
+        for e in entries
+    ]
+
+
+def format_table(entries: list[Entry]) -> str:
+    """Render entries as the table ``repr(registry)`` shows."""
+    head = _title(entries)
     if not entries:
         return head
-    now = time.time()
-    rows = [("name", "file:line", "version", "reloaded", "status")]
-    for e in entries:
-        where = f"{_short_path(e.file)}:{e.lineno}"
-        status = "ok" if e.error is None else f"error: {e.error}"
-        rows.append((e.name, where, f"v{e.version}", _ago(e.reloaded_at, now), status))
+    rows = [_COLUMNS, *_rows(entries)]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [head]
     for r in rows:
