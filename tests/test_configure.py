@@ -37,7 +37,14 @@ def test_on_error_raise_until_fixed(project):
 def test_on_error_raise_keeps_closures(project):
     """The raising code fits a closure's cells, and the closure works again once fixed."""
     hotfunc.configure(on_error="raise")
-    source = "from hotfunc import hot\ndef make(n):\n    @hot\n    def inner():\n        return n{tail}\n    return inner\n"
+    source = (
+        "from hotfunc import hot\n"
+        "def make(n):\n"
+        "    @hot\n"
+        "    def inner():\n"
+        "        return n{tail}\n"
+        "    return inner\n"
+    )
     mod = project.load(source.format(tail=""))
     inner = mod.make(5)
     project.edit(mod, source.format(tail=" +* 1"))

@@ -105,7 +105,7 @@ def test_rich_table(project):
 
 
 def test_ipython_extension(project):
-    """%load_ext hotfunc starts the watcher; %hot shows the registry, one entry, or makes a module hot."""
+    """%load_ext hotfunc starts watching; %hot shows the table, an entry, or makes modules hot."""
     pytest.importorskip("IPython")
     from IPython.core.interactiveshell import InteractiveShell
 
