@@ -47,8 +47,12 @@ class Hotfunc(Tool):
     decorator = "@hot"
 
     def start(self, folder: Path) -> None:
+        import logging
+
         import hotfunc
 
+        # One INFO line per swap goes to stderr otherwise; the peers print nothing.
+        hotfunc.configure(level=logging.WARNING)
         hotfunc.start()
 
     def stop(self) -> None:
@@ -130,6 +134,62 @@ TOOLS = {
 
 # -- helpers -------------------------------------------------------------------
 
+WRITER = """
+import mmap, struct, sys, time
+shm, request = sys.argv[1], sys.argv[2]
+with open(shm, "r+b") as fh:
+    mm = mmap.mmap(fh.fileno(), 16)
+last = 0
+while True:
+    seq = struct.unpack_from("q", mm, 0)[0]
+    if seq == last:
+        time.sleep(0.0001)
+        continue
+    if seq < 0:
+        break
+    with open(request, encoding="utf-8") as fh:
+        target, text = fh.read().split("\\0", 1)
+    with open(target, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    struct.pack_into("q", mm, 8, seq)
+    last = seq
+"""
+
+
+class ExternalWriter:
+    """An editor in another process: saves on request, then flags it in shared memory.
+
+    The caller spins on the flag without releasing the GIL, so nothing in
+    this process gets a head start from the save's system calls.
+    """
+
+    def __init__(self) -> None:
+        import mmap
+
+        folder = Path(tempfile.mkdtemp(prefix="hotfunc-writer-"))
+        self.request = folder / "request"
+        shm = folder / "shm"
+        shm.write_bytes(bytes(16))
+        self._file = open(shm, "r+b")  # noqa: SIM115  # lives as long as the writer
+        self.mm = mmap.mmap(self._file.fileno(), 16)
+        self.proc = subprocess.Popen([sys.executable, "-c", WRITER, str(shm), str(self.request)])
+        self.seq = 0
+
+    def write(self, path: Path, text: str) -> None:
+        import struct
+
+        self.seq += 1
+        self.request.write_text(f"{path}\0{text}", encoding="utf-8")
+        struct.pack_into("q", self.mm, 0, self.seq)
+        while struct.unpack_from("q", self.mm, 8)[0] != self.seq:
+            pass
+
+    def close(self) -> None:
+        import struct
+
+        struct.pack_into("q", self.mm, 0, -1)
+        self.proc.wait(10)
+
 
 def _load(folder: Path, name: str) -> ModuleType:
     sys.path.insert(0, str(folder))
@@ -149,6 +209,7 @@ def _edit_loop(
     target: int,
     edits: int,
     sleep: float,
+    writer: ExternalWriter | None = None,
 ) -> dict[str, Any]:
     """Edit one function ``edits`` times; measure save-to-new-result latency."""
     path, module, functions = files[target]
@@ -156,12 +217,13 @@ def _edit_loop(
     name = f"func_{index}"
     latencies: list[float] = []
     misses = 0
+    write = writer.write if writer is not None else workload.write
     for edit in range(1, edits + 1):
         value = edit * 7
         text = workload.module_source(
             functions, {index: value}, header=tool.header, decorator=tool.decorator
         )
-        workload.write(path, text)
+        write(path, text)
         started = time.perf_counter()
         latency = workload.probe_latency(
             lambda: tool.probe(module, name), value, started, sleep=sleep
@@ -204,14 +266,22 @@ def case_reload(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
         keep = [(i,) for i in range(params["heap_objects"])]
     files = _make_files(tool, folder, params.get("files", 1), params.get("functions", 1))
     tool.modules = {str(p): m for p, m, _ in files}  # type: ignore[attr-defined]
+    writer = ExternalWriter() if params.get("writer") == "process" else None
     tool.start(folder)
     time.sleep(0.2)
     try:
         result = _edit_loop(
-            tool, files, len(files) // 2, params.get("edits", 20), params.get("sleep", 0.0)
+            tool,
+            files,
+            len(files) // 2,
+            params.get("edits", 20),
+            params.get("sleep", 0.0),
+            writer,
         )
     finally:
         tool.stop()
+        if writer is not None:
+            writer.close()
     del keep
     return result
 

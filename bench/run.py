@@ -105,11 +105,16 @@ def main() -> int:
         "--out", type=Path, default=HERE / "results" / "latest.json", help="JSON output path"
     )
     parser.add_argument("--no-sweep", action="store_true", help="skip the file-size sweep")
+    parser.add_argument(
+        "--tools", help="comma-separated reloaders to compare (default: all installed)"
+    )
     args = parser.parse_args()
     quick = args.quick
     rounds = args.rounds or (1 if quick else 3)
     edits = 6 if quick else 20
     reloaders = ["watchdog-bare", "hotfunc"] if quick else RELOADERS
+    if args.tools:
+        reloaders = [t for t in RELOADERS if t in args.tools.split(",")]
     missing = [t for t in reloaders if not available(t)]
     for tool in missing:
         print(f"skipping {tool}: not installed", file=sys.stderr)
@@ -152,6 +157,12 @@ def main() -> int:
     # -- reload latency -----------------------------------------------------
     latency_cases = [
         ("small file, tight loop", "reload", {"edits": edits}, "p50 <= 5 ms, p95 <= 25 ms"),
+        (
+            "small file, saved by another process, tight loop",
+            "reload",
+            {"edits": edits, "writer": "process"},
+            "",
+        ),
         (
             "small file, caller sleeps 1 ms",
             "reload",
