@@ -384,15 +384,34 @@ def case_import_hotfunc(tool_name: str, params: dict[str, Any]) -> dict[str, Any
     return {"seconds": int(match.group(1)) / 1e6}
 
 
+def case_import_hook(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Seconds to import N small modules that do not match, with or without the CLI's hook."""
+    folder = Path(params["folder"])
+    sys.path.insert(0, str(folder))
+    if params.get("hook"):
+        from hotfunc import _importhook
+
+        _importhook.install(_importhook.Patterns([str(folder / "hot_*.py")]))
+    started = time.perf_counter()
+    for number in range(params["modules"]):
+        importlib.import_module(f"cold_{number}")
+    return {"seconds": time.perf_counter() - started}
+
+
+def _plain_functions(count: int) -> list[Any]:
+    """``count`` distinct functions of one freshly imported module, not hot yet."""
+    folder = Path(tempfile.mkdtemp(prefix="hotfunc-bench-"))
+    workload.write(folder / "plain_funcs.py", workload.module_source(count))
+    module = _load(folder, "plain_funcs")
+    return [getattr(module, f"func_{i}") for i in range(count)]
+
+
 def case_hot_cost(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
     """Seconds @hot takes per function, registering N distinct functions of one module."""
     import hotfunc
 
-    folder = Path(tempfile.mkdtemp(prefix="hotfunc-bench-"))
     functions = params.get("functions", 1000)
-    workload.write(folder / "cost_mod.py", workload.module_source(functions))
-    module = _load(folder, "cost_mod")
-    funcs = [getattr(module, f"func_{i}") for i in range(functions)]
+    funcs = _plain_functions(functions)
     hot = hotfunc.hot
     started = time.perf_counter()
     for func in funcs:
@@ -404,11 +423,8 @@ def case_memory(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
     """Bytes the registry allocates per registered function."""
     import hotfunc
 
-    folder = Path(tempfile.mkdtemp(prefix="hotfunc-bench-"))
     functions = params.get("functions", 1000)
-    workload.write(folder / "mem_mod.py", workload.module_source(functions))
-    module = _load(folder, "mem_mod")
-    funcs = [getattr(module, f"func_{i}") for i in range(functions)]
+    funcs = _plain_functions(functions)
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
@@ -457,6 +473,7 @@ CASES = {
     "import_hotfunc": case_import_hotfunc,
     "memory": case_memory,
     "hot_cost": case_hot_cost,
+    "import_hook": case_import_hook,
     "idle": case_idle,
 }
 

@@ -252,6 +252,30 @@ def main() -> int:
         ("@hot per function", "hotfunc", "n/a" if per is None else f"{per * 1e6:.2f} us", "<= 1 us")
     )
 
+    hook_folder = Path(tempfile.mkdtemp(prefix="hotfunc-bench-"))
+    modules = 200
+    for number in range(modules):
+        path = hook_folder / f"cold_{number}.py"
+        workload.write(path, workload.module_source(3))
+        py_compile.compile(str(path), doraise=True)
+    hooks: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
+    for _ in range(3 if quick else 9):
+        for kind in ("without", "with"):
+            params = {"folder": str(hook_folder), "modules": modules, "hook": kind == "with"}
+            result = run_case("import_hook", "hotfunc", params)
+            if result:
+                hooks[kind].append(result)
+    record("import hook", hooks)
+    with_s, without_s = median(hooks["with"], "seconds"), median(hooks["without"], "seconds")
+    rows.append(
+        (
+            "import 200 modules the CLI's hook does not match",
+            "hotfunc",
+            ms(with_s),
+            f"no measurable cost; {ratio(with_s, without_s)} of {ms(without_s)} without it",
+        )
+    )
+
     memory = [
         run_case("memory", "hotfunc", {"functions": functions}) for _ in range(1 if quick else 3)
     ]

@@ -28,6 +28,9 @@ class Patterns:
     def __init__(self, patterns: Iterable[str]) -> None:
         self.folders: list[str] = []
         self.globs: list[str] = []
+        # Resolving a path costs a system call per component; modules come
+        # from few folders, so each folder is resolved once.
+        self._real_folders: dict[str, str] = {}
         for pattern in patterns:
             path = os.path.realpath(os.path.expanduser(pattern))
             if os.path.isdir(path):
@@ -36,7 +39,11 @@ class Patterns:
                 self.globs.append(path)
 
     def __call__(self, filename: str) -> bool:
-        path = os.path.realpath(filename)
+        folder, name = os.path.split(filename)
+        real = self._real_folders.get(folder)
+        if real is None:
+            real = self._real_folders[folder] = os.path.realpath(folder)
+        path = os.path.join(real, name)
         if any(part in path for part in _NEVER):
             return False
         return path.startswith(tuple(self.folders)) or any(

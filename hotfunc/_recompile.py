@@ -182,6 +182,8 @@ def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSour
     old_lines = old.lines
     n_old, n_new = len(old_lines), len(new_lines)
     same = _common_prefix(old_lines, new_lines)
+    if same == n_old == n_new:
+        return old  # the last good text again, as after undoing a typo
     tail = _common_prefix(old_lines[same:][::-1], new_lines[same:][::-1])
     first, last = same + 1, n_old - tail  # changed old lines; last < first for an insertion
     delta = n_new - n_old
