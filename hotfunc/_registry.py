@@ -1,9 +1,11 @@
 """All of hotfunc's global state, and the one lock that guards it.
 
 Every other module reads and changes state through the names defined here:
-``registry`` (what is hot), ``settings`` (switches read from the environment),
-``callbacks`` (``on_reload`` subscribers) and ``watcher`` (the running observer,
-if any).  Inspection returns snapshots, never the live internals.
+``registry`` (what is hot), ``settings`` (switches from the environment and
+``configure()``), ``callbacks`` (``on_reload`` subscribers), ``raising``
+(functions given code that raises their reload error) and ``watcher`` (the
+running watcher, if any).  Inspection returns snapshots, never the live
+internals.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ if TYPE_CHECKING:
 
     ReloadCallback = Callable[["ReloadEvent"], object]
 
-# Re-entrant because a reload may register functions (a factory called by an
-# ``on_reload`` callback) while it already holds the lock.
+# Re-entrant: a reload holds it while registry methods it calls take it again,
+# and a default expression evaluated during a reload may register functions.
 lock = _thread.RLock()
 
 

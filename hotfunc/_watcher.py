@@ -75,7 +75,7 @@ class FileWatcher:
 
     @property
     def backend(self) -> str:
-        """Name of the back-end in use, for the registry table and tests."""
+        """Name of the back-end in use: "inotify", "watchdog" or "polling"."""
         name = type(self._backend).__name__.removesuffix("Backend").lower()
         return "polling" if self.polling else name
 
