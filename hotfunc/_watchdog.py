@@ -6,6 +6,7 @@ Imported only when one is needed, so ``import hotfunc`` never loads watchdog.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -33,15 +34,27 @@ class _Handler(FileSystemEventHandler):
 
 
 class WatchdogBackend:
-    """A watchdog observer whose dispatch thread reloads what it reports."""
+    """A watchdog observer whose dispatch thread reloads what it reports.
+
+    A short-lived thread compiles imported files ahead of their first edit,
+    as the inotify back-end does while idle.
+    """
 
     def __init__(
-        self, on_change: Callable[[set[str]], None], name: str, *, polling: bool, interval: float
+        self,
+        on_change: Callable[[set[str]], None],
+        name: str,
+        *,
+        polling: bool,
+        interval: float,
+        on_idle: Callable[[], bool] = lambda: False,
     ) -> None:
         self._observer: BaseObserver = PollingObserver(timeout=interval) if polling else Observer()
         self._observer.daemon = True
         self._observer.name = name
         self._handler = _Handler(on_change)
+        self._on_idle = on_idle
+        self._warming: threading.Thread | None = None
 
     @property
     def thread(self) -> BaseObserver:
@@ -53,12 +66,21 @@ class WatchdogBackend:
 
     def start(self) -> None:
         self._observer.start()
+        self.nudge()
 
     def stop(self) -> None:
         self._observer.stop()
 
     def nudge(self) -> None:
-        """No idle work here: files are compiled on their first change."""
+        """Compile files registered since, unless a warm-up thread is at it."""
+        if self._warming is not None and self._warming.is_alive():
+            return
+        self._warming = threading.Thread(target=self._warm, name="hotfunc-warmup", daemon=True)
+        self._warming.start()
+
+    def _warm(self) -> None:
+        while self._observer.is_alive() and self._on_idle():
+            pass
 
     def abandon(self) -> None:
         """Nothing to release: a forked child has none of the observer's threads."""

@@ -66,7 +66,13 @@ class FileWatcher:
                 logger.warning("inotify unavailable (%s); using watchdog", exc)
         from ._watchdog import WatchdogBackend  # watchdog loads only when used
 
-        return WatchdogBackend(self._changed, _THREAD_NAME, polling=polling, interval=self.interval)
+        return WatchdogBackend(
+            self._changed,
+            _THREAD_NAME,
+            polling=polling,
+            interval=self.interval,
+            on_idle=self._warm_one,
+        )
 
     @property
     def watched_folders(self) -> set[str]:

@@ -117,3 +117,16 @@ def test_inotify_watch_limit_falls_back_to_polling(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "polled 1"
+
+
+@pytest.mark.parametrize("polling", [False, True])
+def test_imported_files_are_compiled_ahead_of_their_first_edit(project, wait, polling):
+    """Once watching, each registered file's imported text is compiled in the background."""
+    project.load(SOURCE.format(v=1))
+    hotfunc.start(polling=polling, interval=0.05)
+    late = project.load(SOURCE.format(v=1))  # registered after start()
+    sources = _registry.registry.sources()
+    assert len(sources) == 2
+    wait(lambda: all(s.baseline is not None for s in sources))
+    project.edit(late, SOURCE.format(v=2))
+    wait(lambda: late.f() == 2)
