@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from types import CodeType, FunctionType
 
+from . import _swap
 from ._registry import Entry, lock, logger, registry
 
 TYPE_CHECKING = False
@@ -119,13 +119,14 @@ def rollback(target: object) -> Entry:
                 )
                 raise ValueError(msg)
         for func in funcs:
-            func.__code__ = previous.code
-            func.__defaults__ = previous.defaults
-            func.__kwdefaults__ = previous.kwdefaults
-            func.__doc__ = previous.doc
-            func.__annotations__ = dict(previous.annotations)
-            if sys.version_info >= (3, 12):
-                func.__type_params__ = previous.type_params
+            _swap.assign(
+                func,
+                previous.code,
+                (previous.defaults, previous.kwdefaults),
+                previous.doc,
+                dict(previous.annotations),
+                previous.type_params,
+            )
         registry.remember_code(entry, previous.code)
         entry.version += 1
         entry.reloaded_at = time.time()

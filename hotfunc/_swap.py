@@ -58,16 +58,30 @@ def apply(
     old ones only when their expressions changed, so a mutable default keeps
     its state across edits of the body.
     """
-    func.__code__ = code
     if made is None:
+        func.__code__ = code
         return
-    if replace_defaults:
-        func.__defaults__ = made.__defaults__
-        func.__kwdefaults__ = made.__kwdefaults__
-    func.__doc__ = made.__doc__
-    func.__annotations__ = made.__annotations__
+    defaults = (made.__defaults__, made.__kwdefaults__) if replace_defaults else None
+    type_params = getattr(made, "__type_params__", ())  # Python 3.12+
+    assign(func, code, defaults, made.__doc__, made.__annotations__, type_params)
+
+
+def assign(
+    func: FunctionType,
+    code: CodeType,
+    defaults: tuple[tuple[Any, ...] | None, dict[str, Any] | None] | None,
+    doc: str | None,
+    annotations: dict[str, Any],
+    type_params: tuple[Any, ...],
+) -> None:
+    """Give ``func`` this code and metadata; ``defaults`` None keeps its defaults."""
+    func.__code__ = code
+    if defaults is not None:
+        func.__defaults__, func.__kwdefaults__ = defaults
+    func.__doc__ = doc
+    func.__annotations__ = annotations
     if sys.version_info >= (3, 12):
-        func.__type_params__ = made.__type_params__
+        func.__type_params__ = type_params
 
 
 #: The file name of code that raises a reload error, to recognise it.
