@@ -71,6 +71,19 @@ def rounds_of(
     return results
 
 
+def paired(
+    case: str, params_by_kind: dict[str, dict[str, Any]], rounds: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Run hotfunc's ``case`` once per kind of parameters in each round, alternating."""
+    results: dict[str, list[dict[str, Any]]] = {kind: [] for kind in params_by_kind}
+    for _ in range(rounds):
+        for kind, params in params_by_kind.items():
+            result = run_case(case, "hotfunc", params)
+            if result is not None:
+                results[kind].append(result)
+    return results
+
+
 def median(results: list[dict[str, Any]], key: str) -> float | None:
     values = [r[key] for r in results if r.get(key) is not None]
     return statistics.median(values) if values else None
@@ -227,12 +240,11 @@ def main() -> int:
 
     functions = 1000
     folder = prepare_import_modules(Path(tempfile.mkdtemp(prefix="hotfunc-bench-")), functions)
-    imports: dict[str, list[dict[str, Any]]] = {"hot": [], "plain": []}
-    for _ in range(5 if quick else 15):
-        for kind in ("plain", "hot"):
-            result = run_case("import", "hotfunc", {**folder, "module": f"import_{kind}"})
-            if result:
-                imports[kind].append(result)
+    imports = paired(
+        "import",
+        {kind: {**folder, "module": f"import_{kind}"} for kind in ("plain", "hot")},
+        5 if quick else 15,
+    )
     record("import 1,000 functions", imports)
     hot_s, plain_s = median(imports["hot"], "seconds"), median(imports["plain"], "seconds")
     rows.append(
@@ -258,13 +270,14 @@ def main() -> int:
         path = hook_folder / f"cold_{number}.py"
         workload.write(path, workload.module_source(3))
         py_compile.compile(str(path), doraise=True)
-    hooks: dict[str, list[dict[str, Any]]] = {"without": [], "with": []}
-    for _ in range(3 if quick else 9):
-        for kind in ("without", "with"):
-            params = {"folder": str(hook_folder), "modules": modules, "hook": kind == "with"}
-            result = run_case("import_hook", "hotfunc", params)
-            if result:
-                hooks[kind].append(result)
+    hooks = paired(
+        "import_hook",
+        {
+            kind: {"folder": str(hook_folder), "modules": modules, "hook": kind == "with"}
+            for kind in ("without", "with")
+        },
+        3 if quick else 9,
+    )
     record("import hook", hooks)
     with_s, without_s = median(hooks["with"], "seconds"), median(hooks["without"], "seconds")
     rows.append(
