@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import sys
 from types import CodeType, FunctionType
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _names(names: tuple[str, ...]) -> str:
