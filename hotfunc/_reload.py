@@ -76,7 +76,20 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
                 f"{exc.reason}; declare its encoding with a '# -*- coding: ... -*-' line",
             )
         except SyntaxError as exc:
-            return _fail_file(entries, started, f"{path}:{exc.lineno or 1}: {exc.msg}")
+            return _fail_file(
+                entries,
+                started,
+                f"{path}:{exc.lineno or 1}: {exc.msg}; keeping the last good code",
+            )
+        if b"\0" in data:
+            # Python says "null bytes" without a line; point at the first one.
+            line = data[: data.index(b"\0")].count(b"\n") + 1
+            return _fail_file(
+                entries,
+                started,
+                f"{path}:{line}: the file holds a null byte, which Python source cannot; "
+                "keeping the last good code",
+            )
         try:
             if baseline is None:
                 compiled = _recompile.compile_source(text, source.filename)

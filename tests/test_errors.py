@@ -197,3 +197,24 @@ def test_watcher_survives_everything(project, wait):
     project.edit(mod, GOOD.format(v="final"))
     wait(lambda: mod.f() == "final")
     assert hotfunc.is_running()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            b"from hotfunc import hot\n@hot\ndef f():\n    return 1\x00\n",
+            ":4: the file holds a null byte",
+        ),
+        (b"# -*- coding: no-such-codec -*-\nfrom hotfunc import hot\n", "no-such-codec"),
+    ],
+    ids=["null byte", "unknown coding cookie"],
+)
+def test_bytes_python_refuses(project, wait, data, expected):
+    """A null byte or an unknown encoding keeps the old code and says which."""
+    mod = project.load(GOOD.format(v=1))
+    with open(mod.__file__, "wb") as fh:
+        fh.write(data)
+    wait(lambda: _entry(mod).error is not None)
+    assert expected in _entry(mod).error and _entry(mod).error.startswith(f"{mod.__file__}:")
+    assert mod.f() == 1
