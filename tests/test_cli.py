@@ -22,8 +22,9 @@ def own():
 
 deadline = time.time() + 30
 while time.time() < deadline:
-    print(helper.value(), own(), flush=True)
-    if (helper.value(), own()) == ("helper-2", "own-2"):
+    seen = (helper.value(), own())
+    print(*seen, flush=True)
+    if seen == ("helper-2", "own-2"):
         sys.exit(3)
     time.sleep(0.02)
 sys.exit(1)
