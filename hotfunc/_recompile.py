@@ -404,6 +404,14 @@ def evaluate_definition(
     return made
 
 
+def expression(text: str, at: ast.AST) -> ast.expr:
+    """``text`` parsed as an expression, every node placed where ``at`` is."""
+    expr = ast.parse(text, mode="eval").body
+    for node in ast.walk(expr):
+        ast.copy_location(node, at)
+    return expr
+
+
 class _ExplicitSuper(ast.NodeTransformer):
     """Rewrite ``super()`` and ``__class__`` in one method's own scope."""
 
@@ -412,10 +420,7 @@ class _ExplicitSuper(ast.NodeTransformer):
         self.first_arg = first_arg
 
     def _owner(self, at: ast.AST) -> ast.expr:
-        expr = ast.parse(self.owner, mode="eval").body
-        for node in ast.walk(expr):
-            ast.copy_location(node, at)
-        return expr
+        return expression(self.owner, at)
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         self.generic_visit(node)
@@ -425,10 +430,7 @@ class _ExplicitSuper(ast.NodeTransformer):
                 node.args = [self._owner(node), first]
             # The compiler gives a method a __class__ cell whenever the bare
             # name ``super`` appears in it, arguments or not.
-            builtin = ast.parse('__import__("builtins").super', mode="eval").body
-            for part in ast.walk(builtin):
-                ast.copy_location(part, node.func)
-            node.func = builtin
+            node.func = expression('__import__("builtins").super', node.func)
         return node
 
     def visit_Name(self, node: ast.Name) -> ast.AST:

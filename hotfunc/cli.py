@@ -12,6 +12,7 @@ import types
 from collections.abc import Sequence
 
 from . import _api, _importhook
+from ._recompile import expression
 
 DESCRIPTION = """\
 Run a Python script or module with the hotfunc watcher started. Every module
@@ -142,9 +143,7 @@ def run_main(
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 at = node.decorator_list[0] if node.decorator_list else node
-                decorator = ast.parse('__import__("hotfunc").hot', mode="eval").body
-                for part in ast.walk(decorator):
-                    ast.copy_location(part, at)
+                decorator = expression('__import__("hotfunc").hot', at)
                 node.decorator_list.insert(0, decorator)
     code = compile(tree, path, "exec", dont_inherit=True)
     main = types.ModuleType("__main__")
