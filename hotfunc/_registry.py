@@ -17,7 +17,6 @@ import _thread
 import os
 import time
 import weakref
-import zlib
 from types import CodeType, FunctionType
 
 from ._wrappers import innermost
@@ -275,12 +274,16 @@ class SourceFile:
 
     def compress(self) -> None:
         if self.imported is not None and not self._compressed:
+            import zlib  # only once something is registered
+
             self.imported = zlib.compress(self.imported, 1)
             self._compressed = True
 
     def imported_bytes(self) -> bytes | None:
         if self.imported is None or not self._compressed:
             return self.imported
+        import zlib
+
         return zlib.decompress(self.imported)
 
 
@@ -345,23 +348,23 @@ class Registry:
     def _add(
         self, func: FunctionType, key: tuple[str, str, int], caches: tuple[object, ...] = ()
     ) -> tuple[Entry, bool]:
-        with lock:
-            entry = self._entries_by_key.get(key)
-            created = entry is None
-            if entry is None:
-                source = self._source_for(func.__code__.co_filename)
-                entry = Entry(func, source)
-                if source.path is None:
-                    loader = func.__globals__.get("__loader__")
-                    entry.error = _no_source_reason(source.filename, loader)
-                source.entries.append(entry)
-                self._entries.append(entry)
-                self._entries_by_key[key] = entry
-            else:
-                entry.add(func)
-            for cache in caches:
-                entry.add_cache(cache)
-            return entry, created
+        # Callers hold the lock.
+        entry = self._entries_by_key.get(key)
+        created = entry is None
+        if entry is None:
+            source = self._source_for(func.__code__.co_filename)
+            entry = Entry(func, source)
+            if source.path is None:
+                loader = func.__globals__.get("__loader__")
+                entry.error = _no_source_reason(source.filename, loader)
+            source.entries.append(entry)
+            self._entries.append(entry)
+            self._entries_by_key[key] = entry
+        else:
+            entry.add(func)
+        for cache in caches:
+            entry.add_cache(cache)
+        return entry, created
 
     def _source_for(self, filename: str) -> SourceFile:
         source = self._files_by_filename.get(filename)
