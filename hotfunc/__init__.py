@@ -6,9 +6,9 @@ file makes the next call run the new code, with no restart and no per-call cost.
 
 from ._api import configure, is_running, on_reload, reload, start, status, stop
 from ._decorator import hot
-from ._history import Version, diff, rollback
+from ._history import diff, rollback
 from ._ipython import load_ipython_extension, unload_ipython_extension
-from ._registry import Entry, Registry, ReloadEvent, registry
+from ._registry import Entry, Registry, ReloadEvent, Version, registry
 
 __all__ = [
     "Entry",

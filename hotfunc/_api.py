@@ -160,6 +160,7 @@ def _restart_in_child() -> None:
     # A forked child has copies of the watcher objects but none of their
     # threads; a lock another thread held at fork time would stay held forever.
     _registry.lock._at_fork_reinit()  # type: ignore[attr-defined]  # CPython's RLock has it
+    _registry.reloading._at_fork_reinit()  # type: ignore[attr-defined]
     old = _registry.watcher
     if old is None:
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import FunctionType, ModuleType
 
 from ._registry import logger, registry, settings
-from ._wrappers import accessors, innermost
+from ._wrappers import accessors, innermost, is_instance, probe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ def hot(obj: _T) -> _T:
     """
     if settings.disabled:
         return obj
-    if isinstance(obj, FunctionType) and not hasattr(obj, "__wrapped__"):
+    if isinstance(obj, FunctionType) and probe(obj, "__wrapped__") is None:
         _register(obj)
     elif isinstance(obj, type):
         _register_class(obj)
@@ -73,22 +73,36 @@ def _register_wrapped(obj: object) -> bool:
 
 
 def _register_module(module: ModuleType) -> None:
-    """Every function and class the module defines; names it imported are skipped."""
+    """Every function and class the module defines; names it imported are skipped.
+
+    The module itself is known too, so a save runs its changed statements even
+    while it defines no function.
+    """
+    filename = probe(module, "__file__")
+    if isinstance(filename, str) and filename.endswith(".py"):
+        registry.add_namespace(filename, vars(module))
     for value in list(vars(module).values()):
-        if isinstance(value, type):
-            if value.__module__ == module.__name__ and "<locals>" not in value.__qualname__:
-                _register_class(value)
-            continue
-        for target in accessors(value):
-            func, caches = innermost(target)
-            if func is not None and func.__module__ == module.__name__:
-                _register(func, caches)
+        register_defined(value, module.__name__)
+
+
+def register_defined(value: object, module: str) -> None:
+    """Make ``value`` hot if it is a function or class that ``module`` defines."""
+    if is_instance(value, type):
+        if probe(value, "__module__") == module and "<locals>" not in str(
+            probe(value, "__qualname__")
+        ):
+            _register_class(value)  # type: ignore[arg-type]
+        return
+    for target in accessors(value):
+        func, caches = innermost(target)
+        if func is not None and func.__module__ == module:
+            _register(func, caches)
 
 
 def _register_class(cls: type) -> None:
     prefix = cls.__qualname__ + "."
-    for name, value in vars(cls).items():
-        if isinstance(value, type):
+    for name, value in list(vars(cls).items()):
+        if is_instance(value, type):
             if value.__qualname__ == prefix + name:
                 _register_class(value)
             continue

@@ -3,54 +3,13 @@
 from __future__ import annotations
 
 import time
-from types import CodeType, FunctionType
+from types import FunctionType
 
 from . import _swap
-from ._registry import Entry, lock, logger, registry
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
+from ._registry import Entry, Version, logger, registry, reloading
 
 #: Versions kept per function; older ones are dropped.
 KEEP = 20
-
-
-class Version:
-    """One version of a hot function: its source text and what ran."""
-
-    __slots__ = (
-        "annotations",
-        "at",
-        "code",
-        "defaults",
-        "doc",
-        "kwdefaults",
-        "restored",
-        "source",
-        "type_params",
-        "version",
-    )
-
-    def __init__(self, version: int, at: float | None, source: str, func: FunctionType) -> None:
-        self.version = version
-        #: ``time.time()`` when it went live; None for the version imported.
-        self.at = at
-        #: The ``def`` statement's text, decorators included ("" if unknown).
-        self.source = source
-        #: The version this one restored, for a rollback.
-        self.restored: int | None = None
-        self.code: CodeType = func.__code__
-        self.defaults = func.__defaults__
-        self.kwdefaults = func.__kwdefaults__
-        self.doc = func.__doc__
-        self.annotations = dict(func.__annotations__)
-        self.type_params: tuple[Any, ...] = getattr(func, "__type_params__", ())
-
-    def __repr__(self) -> str:
-        when = "imported" if self.at is None else time.strftime("%H:%M:%S", time.localtime(self.at))
-        note = f", rollback to v{self.restored}" if self.restored is not None else ""
-        return f"<version {self.version} ({when}{note})>"
 
 
 def record(entry: Entry, source: str, func: FunctionType) -> None:
@@ -100,7 +59,7 @@ def rollback(target: object) -> Entry:
         ValueError: there is no earlier version, or its closure no longer fits.
     """
     entry = registry[target]
-    with lock:
+    with reloading:
         versions = history(entry)
         current = versions[-1] if versions else None
         anchor = current.restored if current and current.restored is not None else None
@@ -141,15 +100,3 @@ def rollback(target: object) -> Entry:
             entry._history[-1].restored = previous.version
     logger().info("rolled %s back to v%d as v%d", entry.name, previous.version, entry.version)
     return entry
-
-
-def describe(entry: Entry) -> str:
-    """One entry and its kept versions, as text for the REPL."""
-    status = "ok" if entry.error is None else f"error: {entry.error}"
-    lines = [
-        f"{entry.name}  v{entry.version}  {entry.file}:{entry.lineno}  {status}",
-        f"  {len(entry.functions)} live function object(s)",
-    ]
-    for version in reversed(history(entry)):
-        lines.append(f"  {version!r}")
-    return "\n".join(lines)

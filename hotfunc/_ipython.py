@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from . import _api, _history
+from . import _api
 from ._decorator import hot
 from ._registry import registry
 
@@ -43,7 +43,7 @@ def load_ipython_extension(ipython: Any) -> None:
             hot(target)
             mine = [e for e in registry.entries() if e.module == target.__name__]
             return _Text(f"{len(mine)} hot functions in {target.__name__}\n{_api.status()}")
-        return _Text(_history.describe(registry[target]))
+        return _Text(registry[target].describe())
 
     ipython.register_magic_function(hot_magic, magic_kind="line", magic_name="hot")
 

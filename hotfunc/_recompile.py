@@ -59,7 +59,7 @@ class Definition:
 class Block:
     """One top-level statement: its lines now, and what compiling it gave."""
 
-    __slots__ = ("codes", "definitions", "end", "future", "shift", "start")
+    __slots__ = ("codes", "definitions", "end", "future", "imports", "live", "shift", "start")
 
     def __init__(
         self,
@@ -69,6 +69,8 @@ class Block:
         definitions: tuple[Definition, ...],
         codes: dict[tuple[str, int], CodeType],
         future: bool,
+        imports: frozenset[str] = frozenset(),
+        live: str | None = None,
     ) -> None:
         self.start = start  # first line now, decorators included
         self.end = end  # last line now
@@ -78,6 +80,14 @@ class Block:
         #: Code objects by (qualname, first line as compiled).
         self.codes = codes
         self.future = future  # a ``from __future__`` import: changing it recompiles all
+        #: Module-level names the statement binds by ``import``.  The compiler
+        #: emits different bytecode for a method call on an imported name, so
+        #: a region compiled alone must know them.
+        self.imports = imports
+        #: None while the live module matches this text; otherwise the text of
+        #: the statement that is live ("" for none), because running the new
+        #: one failed and must be retried.
+        self.live = live
 
     def moved(self, lines: int) -> Block:
         return Block(
@@ -87,7 +97,13 @@ class Block:
             self.definitions,
             self.codes,
             self.future,
+            self.imports,
+            self.live,
         )
+
+    def text(self, lines: list[str]) -> str:
+        """The statement's source lines (whole lines, as in the file)."""
+        return "".join(lines[self.start - 1 : self.end])
 
 
 class Located:
@@ -122,16 +138,35 @@ class Located:
         return shift_code(self.origin, self.block.shift)
 
 
+class Region:
+    """Which blocks an update compiled again: ``old[old_lo:old_hi]`` became
+    ``new[new_lo:new_hi]``, parsed as ``nodes``.  Every other block was carried."""
+
+    __slots__ = ("new_hi", "new_lo", "nodes", "old_hi", "old_lo")
+
+    def __init__(
+        self, old_lo: int, old_hi: int, new_lo: int, new_hi: int, nodes: list[ast.stmt]
+    ) -> None:
+        self.old_lo, self.old_hi = old_lo, old_hi
+        self.new_lo, self.new_hi = new_lo, new_hi
+        self.nodes = nodes
+
+
 class CompiledSource:
     """A file's lines, split into compiled top-level blocks."""
 
-    __slots__ = ("blocks", "definitions", "flags", "lines")
+    __slots__ = ("blocks", "definitions", "flags", "lines", "region")
 
-    def __init__(self, lines: list[str], blocks: list[Block], flags: int) -> None:
+    def __init__(
+        self, lines: list[str], blocks: list[Block], flags: int, region: Region | None = None
+    ) -> None:
         self.lines = lines
         self.blocks = blocks
         #: ``from __future__`` flags the text turns on.
         self.flags = flags
+        #: What the update that made this compiled again; dropped once planned,
+        #: since syntax trees cost far more memory than the text.
+        self.region = region
         self.definitions: dict[str, list[tuple[Block, Definition]]] = {}
         for block in blocks:
             for definition in block.definitions:
@@ -164,8 +199,19 @@ def compile_source(text: str, filename: str) -> CompiledSource:
     lines = text.splitlines(keepends=True)
     tree = ast.parse(text, filename)
     flags = _future_flags(tree)
-    blocks = _blocks(tree, lines, compile(tree, filename, "exec", dont_inherit=True))
+    nodes = list(tree.body)
+    blocks = _blocks(nodes, lines, compile(tree, filename, "exec", dont_inherit=True))
     return CompiledSource(lines, blocks, flags)
+
+
+def _full_update(old: CompiledSource, text: str, filename: str) -> CompiledSource:
+    """Compile all of ``text``; the region is the whole file."""
+    lines = text.splitlines(keepends=True)
+    tree = ast.parse(text, filename)
+    nodes = list(tree.body)
+    blocks = _blocks(nodes, lines, compile(tree, filename, "exec", dont_inherit=True))
+    region = Region(0, len(old.blocks), 0, len(blocks), nodes)
+    return CompiledSource(lines, blocks, _future_flags(tree), region)
 
 
 def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSource:
@@ -189,7 +235,7 @@ def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSour
     delta = n_new - n_old
     blocks = old.blocks
     if not blocks:
-        return compile_source(text, filename)
+        return _full_update(old, text, filename)
 
     # The blocks the edit touches, one more on each side, and any block that
     # shares a line with those at the edges.
@@ -202,7 +248,7 @@ def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSour
     start = min(first, blocks[lo].start)
     end = max(last, blocks[hi].end)
     if any(b.future for b in blocks[lo : hi + 1]):
-        return compile_source(text, filename)
+        return _full_update(old, text, filename)
 
     region = "".join(new_lines[start - 1 : end + delta])
     try:
@@ -211,13 +257,57 @@ def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSour
     except SyntaxError:
         # The edit reaches past the region (an unclosed bracket or string):
         # the whole text decides, and reports the real error if there is one.
-        return compile_source(text, filename)
+        return _full_update(old, text, filename)
     if _future_flags(tree):
-        return compile_source(text, filename)
+        return _full_update(old, text, filename)
+    nodes = list(tree.body)
+    imported = imported_names([*blocks[:lo], *blocks[hi + 1 :]])
+    if imported:
+        tree.body.append(_import_guard(imported, start))
     code = compile(tree, filename, "exec", flags=old.flags, dont_inherit=True)
-    middle = _blocks(tree, new_lines, code)
+    middle = _blocks(nodes, new_lines, code)
     after = [b.moved(delta) if delta else b for b in blocks[hi + 1 :]]
-    return CompiledSource(new_lines, [*blocks[:lo], *middle, *after], old.flags)
+    changed = Region(lo, hi + 1, lo, lo + len(middle), nodes)
+    return CompiledSource(new_lines, [*blocks[:lo], *middle, *after], old.flags, changed)
+
+
+def imported_names(blocks: list[Block]) -> set[str]:
+    """Every module-level name the statements of ``blocks`` bind by ``import``."""
+    return {name for b in blocks if b.imports for name in b.imports}
+
+
+def _import_guard(names: set[str], line: int) -> ast.stmt:
+    """``if False: import _ as name, ...``.
+
+    CPython compiles a method call on an imported name differently from one
+    on any other name.  Code compiled apart from the rest of its file gets the
+    file's imports this way: the compiler sees them, and nothing runs them.
+    """
+    guard = ast.If(
+        test=ast.Constant(False),
+        body=[ast.Import(names=[ast.alias(name="_", asname=n) for n in sorted(names)])],
+        orelse=[],
+    )
+    for node in ast.walk(guard):
+        node.lineno = node.end_lineno = line  # type: ignore[attr-defined]
+        node.col_offset = node.end_col_offset = 0  # type: ignore[attr-defined]
+    return guard
+
+
+def compile_statements(
+    nodes: list[ast.stmt], filename: str, flags: int, imported: set[str]
+) -> CodeType:
+    """Compile top-level statements to run in their module's namespace.
+
+    They compile as they would within the whole file: same ``from
+    __future__`` flags, same imported names, real line numbers.
+    """
+    body = list(nodes)
+    if imported:
+        body.append(_import_guard(imported, nodes[-1].end_lineno or nodes[-1].lineno))
+    module = ast.Module(body=body, type_ignores=[])
+    code: CodeType = compile(module, filename, "exec", flags=flags, dont_inherit=True)
+    return code
 
 
 def _common_prefix(a: list[str], b: list[str], step: int = 256) -> int:
@@ -231,16 +321,17 @@ def _common_prefix(a: list[str], b: list[str], step: int = 256) -> int:
     return same
 
 
-def _blocks(tree: ast.Module, lines: list[str], code: CodeType) -> list[Block]:
+def _blocks(nodes: list[ast.stmt], lines: list[str], code: CodeType) -> list[Block]:
     blocks: list[Block] = []
-    for stmt in tree.body:
+    for stmt in nodes:
         definitions: list[Definition] = []
         _collect([stmt], "", lines, definitions)
         decorators = getattr(stmt, "decorator_list", None)
         start = decorators[0].lineno if decorators else stmt.lineno
         end = stmt.end_lineno or stmt.lineno
         future = isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"
-        blocks.append(Block(start, end, 0, tuple(definitions), {}, future))
+        imports = _imported_names(stmt)
+        blocks.append(Block(start, end, 0, tuple(definitions), {}, future, imports))
     starts = [b.start for b in blocks]
     for key, const in _iter_codes(code):
         index = bisect.bisect_right(starts, key[1]) - 1
@@ -258,6 +349,25 @@ def _iter_codes(code: CodeType) -> list[tuple[tuple[str, int], CodeType]]:
                 found.append(((const.co_qualname, const.co_firstlineno), const))
                 stack.append(const)
     return found
+
+
+_NO_NAMES: frozenset[str] = frozenset()
+
+
+def _imported_names(stmt: ast.stmt) -> frozenset[str]:
+    """Names an ``import`` binds in module scope, in ``stmt`` or its nested blocks."""
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return frozenset(a.asname or a.name.partition(".")[0] for a in stmt.names if a.name != "*")
+    if isinstance(stmt, (*_FUNCTION_NODES, ast.ClassDef)) or not hasattr(stmt, "body"):
+        return _NO_NAMES
+    names: set[str] = set()
+    for field in ("body", "orelse", "finalbody"):
+        for child in getattr(stmt, field, ()):
+            names |= _imported_names(child)
+    for part in (*getattr(stmt, "handlers", ()), *getattr(stmt, "cases", ())):
+        for child in part.body:
+            names |= _imported_names(child)
+    return frozenset(names) if names else _NO_NAMES
 
 
 def _collect(body: list[ast.stmt], prefix: str, lines: list[str], out: list[Definition]) -> None:
@@ -351,9 +461,20 @@ def shift_code(code: CodeType, lines: int) -> CodeType:
     return code.replace(co_firstlineno=code.co_firstlineno + lines, co_consts=consts)
 
 
-def moved_only(old: CodeType, new: CodeType) -> bool:
-    """True when ``new`` differs from ``old`` only by where it starts in the file."""
-    return shift_code(old, new.co_firstlineno - old.co_firstlineno) == new
+def same_behaviour(old: CodeType, new: CodeType) -> bool:
+    """True when ``new`` differs from ``old`` only in line and column positions.
+
+    A function that moved, or whose text was reformatted or re-commented, runs
+    the same bytecode; only its tracebacks need the new positions.
+    """
+    return _positionless(old) == _positionless(new)
+
+
+def _positionless(code: CodeType) -> CodeType:
+    consts = code.co_consts
+    if any(isinstance(c, CodeType) for c in consts):
+        consts = tuple(_positionless(c) if isinstance(c, CodeType) else c for c in consts)
+    return code.replace(co_firstlineno=1, co_linetable=b"", co_consts=consts)
 
 
 def node_of(compiled: CompiledSource, located: Located) -> FunctionNode:
@@ -464,18 +585,33 @@ def compile_explicit_super(
     method = copy.deepcopy(node)
     rewrite = _ExplicitSuper(".".join(classes), positional[0].arg)
     method.body = [rewrite.visit(stmt) for stmt in method.body]
-    # Nest the method in bare classes of the same names, so the code object gets
-    # the same qualname; the line numbers come from the copied nodes.
-    body: ast.stmt = method
-    for name in reversed(classes):
-        body = ast.copy_location(
-            ast.ClassDef(name=name, bases=[], keywords=[], body=[body], decorator_list=[]),
-            node,
-        )
-        if sys.version_info >= (3, 12):
-            body.type_params = []
-    module = ast.Module(body=[body], type_ignores=[])
+    module = ast.Module(body=[in_bare_classes([method], classes, node)], type_ignores=[])
     ast.fix_missing_locations(module)
     first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
     code = compile(module, filename, "exec", flags=flags, dont_inherit=True)
     return dict(_iter_codes(code)).get((qualname, first))
+
+
+def in_bare_classes(body: list[ast.stmt], classes: list[str], at: ast.AST) -> ast.stmt:
+    """``body`` nested in bare ``class`` statements named ``classes``, outermost first.
+
+    Code compiled in them gets the qualnames it has in the real classes; the
+    line numbers come from the nodes of ``body``.
+    """
+    for name in reversed(classes):
+        shell = ast.copy_location(
+            ast.ClassDef(name=name, bases=[], keywords=[], body=body, decorator_list=[]), at
+        )
+        if sys.version_info >= (3, 12):
+            shell.type_params = []
+        body = [shell]
+    return body[0]
+
+
+def class_body(code: CodeType, qualname: str) -> CodeType | None:
+    """The code object of the body of class ``qualname`` compiled within ``code``."""
+    name = qualname.rpartition(".")[2]
+    for (found, _), const in _iter_codes(code):
+        if found == qualname and const.co_name == name:
+            return const
+    return None

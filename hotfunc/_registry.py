@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any, Protocol
 
-    from ._history import Version
     from ._recompile import CompiledSource, Definition
 
     class Watcher(Protocol):
@@ -45,9 +44,16 @@ if TYPE_CHECKING:
 
     ReloadCallback = Callable[["ReloadEvent"], object]
 
-# Re-entrant: a reload holds it while registry methods it calls take it again,
-# and a default expression evaluated during a reload may register functions.
+# Guards the registry's tables.  Held only for short bookkeeping, never
+# across file I/O or the application's code: stop(), imports that register
+# functions and repr(registry) all need it.  Re-entrant, since registry
+# methods call each other.
 lock = _thread.RLock()
+
+# One reload at a time: a reload holds it across reading the file and running
+# the application's code (defaults, changed statements).  Nothing else waits
+# on it but another reload or a rollback.
+reloading = _thread.RLock()
 
 
 def logger() -> logging.Logger:
@@ -57,20 +63,45 @@ def logger() -> logging.Logger:
     return logging.getLogger("hotfunc")
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """A yes/no environment variable; an unknown value warns and keeps ``default``."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    logger().warning(
+        "%s=%r is not understood; use one of %s to turn it on or %s to turn it off; "
+        "keeping the default (%s)",
+        name,
+        raw,
+        ", ".join(_TRUE),
+        ", ".join(_FALSE),
+        "on" if default else "off",
+    )
+    return default
 
 
 class Settings:
     """Switches: from the environment at import time, and from ``configure()``."""
 
-    __slots__ = ("disabled", "on_error", "polling")
+    __slots__ = ("disabled", "on_error", "polling", "run_statements")
 
     def __init__(self) -> None:
         #: ``HOTFUNC_DISABLE``: @hot registers nothing, start() does nothing.
-        self.disabled = _env_flag("HOTFUNC_DISABLE")
+        self.disabled = env_flag("HOTFUNC_DISABLE", False)
         #: ``HOTFUNC_POLLING``: start() polls instead of using notifications.
-        self.polling = _env_flag("HOTFUNC_POLLING")
+        self.polling = env_flag("HOTFUNC_POLLING", False)
+        #: ``HOTFUNC_RUN_STATEMENTS``: a save runs its new and changed
+        #: top-level statements; off, only hot function bodies ever change.
+        self.run_statements = env_flag("HOTFUNC_RUN_STATEMENTS", True)
         #: What a failed reload does besides keeping the last good code:
         #: "log", "raise" (at the function's next calls), or a callable.
         self.on_error: str | Callable[[ReloadEvent], object] = "log"
@@ -82,29 +113,64 @@ watcher: Watcher | None = None
 
 
 class ReloadEvent:
-    """What happened to one entry during one reload.
+    """What one save did to one function or one top-level statement.
 
-    ``ok`` is true for a swap and for an entry whose earlier error went away;
-    ``error`` is the one-line reason otherwise.  ``duration`` is in seconds and
-    covers the whole reload of the file; ``version`` is the entry's version after it.
+    ``action`` is one of:
+
+    - ``"swapped"``: a hot function got new code (``entry`` is set);
+    - ``"recovered"``: a function's earlier error went away;
+    - ``"ran"``: a new or changed statement ran (an import, an assignment...);
+    - ``"added"``: a new function, class or method was defined, and is hot;
+    - ``"redefined"``: a definition whose decorators changed ran again;
+    - ``"rebuilt"``: a class was made anew (its header or generated fields changed);
+    - ``"skipped"``: an ``if __name__ == "__main__":`` block that changed;
+    - ``"failed"``: any of these went wrong; ``error`` says why, with ``file:line``.
+
+    ``target`` names the function (``module.qualname``) or summarises the
+    statement (``import json``).  ``ok`` is false only for failures.
+    ``duration`` is in seconds and covers the whole reload of the file;
+    ``version`` is the entry's version after it (0 without an entry).
     """
 
-    __slots__ = ("duration", "entry", "error", "ok", "version")
+    __slots__ = (
+        "action",
+        "duration",
+        "entry",
+        "error",
+        "file",
+        "line",
+        "ok",
+        "target",
+        "version",
+    )
 
     def __init__(
-        self, entry: Entry, ok: bool, error: str | None, duration: float, version: int
+        self,
+        entry: Entry | None,
+        ok: bool,
+        error: str | None,
+        duration: float,
+        version: int,
+        *,
+        action: str | None = None,
+        target: str | None = None,
+        file: str | None = None,
+        line: int = 0,
     ) -> None:
         self.entry = entry
         self.ok = ok
         self.error = error
         self.duration = duration
         self.version = version
+        self.action = action or ("swapped" if ok else "failed")
+        self.target = target or (entry.name if entry is not None else "")
+        self.file = file or (entry.file if entry is not None else "")
+        self.line = line or (entry.lineno if entry is not None else 0)
 
     def __repr__(self) -> str:
         state = "ok" if self.ok else f"error={self.error!r}"
-        return (
-            f"<ReloadEvent {self.entry.name} v{self.version} {state} {self.duration * 1e3:.1f} ms>"
-        )
+        what = f"{self.target} v{self.version}" if self.entry is not None else repr(self.target)
+        return f"<ReloadEvent {self.action} {what} {state} {self.duration * 1e3:.1f} ms>"
 
 
 callbacks: list[ReloadCallback] = []
@@ -242,17 +308,74 @@ class Entry:
         state = "ok" if self.error is None else f"error: {self.error}"
         return f"<hotfunc entry {self.name} v{self.version} {self.file}:{self.lineno} {state}>"
 
+    def describe(self) -> str:
+        """The entry and its kept versions, as text for the REPL."""
+        status = "ok" if self.error is None else f"error: {self.error}"
+        lines = [
+            f"{self.name}  v{self.version}  {self.file}:{self.lineno}  {status}",
+            f"  {len(self.functions)} live function object(s)",
+        ]
+        for version in reversed(self.history):
+            lines.append(f"  {version!r}")
+        return "\n".join(lines)
+
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """IPython shows the entry with its kept versions."""
-        from ._history import describe
+        printer.text(self.describe())
 
-        printer.text(describe(self))
+
+class Version:
+    """One version of a hot function: its source text and what ran."""
+
+    __slots__ = (
+        "annotations",
+        "at",
+        "code",
+        "defaults",
+        "doc",
+        "kwdefaults",
+        "restored",
+        "source",
+        "type_params",
+        "version",
+    )
+
+    def __init__(self, version: int, at: float | None, source: str, func: FunctionType) -> None:
+        self.version = version
+        #: ``time.time()`` when it went live; None for the version imported.
+        self.at = at
+        #: The ``def`` statement's text, decorators included ("" if unknown).
+        self.source = source
+        #: The version this one restored, for a rollback.
+        self.restored: int | None = None
+        self.code: CodeType = func.__code__
+        self.defaults = func.__defaults__
+        self.kwdefaults = func.__kwdefaults__
+        self.doc = func.__doc__
+        self.annotations = dict(func.__annotations__)
+        self.type_params: tuple[Any, ...] = getattr(func, "__type_params__", ())
+
+    def __repr__(self) -> str:
+        when = "imported" if self.at is None else time.strftime("%H:%M:%S", time.localtime(self.at))
+        note = f", rollback to v{self.restored}" if self.restored is not None else ""
+        return f"<version {self.version} ({when}{note})>"
 
 
 class SourceFile:
     """A file that holds hot functions, with the text they were last built from."""
 
-    __slots__ = ("_compressed", "baseline", "digest", "entries", "filename", "imported", "path")
+    __slots__ = (
+        "_compressed",
+        "baseline",
+        "digest",
+        "entries",
+        "failures",
+        "filename",
+        "imported",
+        "namespace",
+        "path",
+        "pinned",
+    )
 
     def __init__(self, filename: str, path: str | None, data: bytes | None) -> None:
         #: The name code objects carry (``co_filename``), used to recompile so
@@ -271,6 +394,13 @@ class SourceFile:
         #: The last text that compiled, compiled: what the live code was built
         #: from, and what the next edit is compared with.
         self.baseline: CompiledSource | None = None
+        #: The module's globals, where changed top-level statements run.
+        self.namespace: dict[str, Any] | None = None
+        #: ``file:line`` messages of statements whose run failed; they are
+        #: retried at every save until they run.
+        self.failures: list[str] = []
+        #: Kept while no function of it is alive: a module made hot whole.
+        self.pinned = False
 
     def compress(self) -> None:
         if self.imported is not None and not self._compressed:
@@ -360,6 +490,8 @@ class Registry:
             source.entries.append(entry)
             self._entries.append(entry)
             self._entries_by_key[key] = entry
+            if source.namespace is None:
+                source.namespace = func.__globals__
         else:
             entry.add(func)
         for cache in caches:
@@ -404,10 +536,42 @@ class Registry:
                     source.compress()
                 self._uncompressed.clear()
 
+    def add_namespace(self, filename: str, namespace: dict[str, Any]) -> SourceFile:
+        """Know the module run from ``filename``, even with no function hot yet.
+
+        Its file is watched, and changed top-level statements run in ``namespace``.
+        """
+        with lock:
+            source = self._source_for(filename)
+            source.namespace = namespace
+            source.pinned = True
+            return source
+
     def remember_code(self, entry: Entry, code: CodeType) -> None:
         """Record ``code`` as the entry's current code, findable by its key."""
-        entry._code = code
-        self._entries_by_key[_key(code)] = entry
+        with lock:
+            entry._code = code
+            self._entries_by_key[_key(code)] = entry
+
+    def retarget(self, entry: Entry, func: FunctionType) -> None:
+        """Make ``func`` the entry's only function: a definition that ran again.
+
+        The old function object stays as the program holds it, but no later
+        save sends it code.
+        """
+        with lock:
+            entry._refs = weakref.ref(func)
+            entry._occurrence = entry._definition = entry._origin = entry._definitions = None
+            entry._shift = 0
+            entry.error = None
+            self.remember_code(entry, func.__code__)
+
+    def forget(self, entry: Entry) -> None:
+        """Drop ``entry``: its definition was replaced by one that no longer has it."""
+        with lock:
+            self._entries = [e for e in self._entries if e is not entry]
+            self._entries_by_key = {k: e for k, e in self._entries_by_key.items() if e is not entry}
+            entry.source.entries = [e for e in entry.source.entries if e is not entry]
 
     def prune(self) -> None:
         """Forget entries whose functions have all been garbage collected."""
@@ -423,7 +587,7 @@ class Registry:
             }
             for source in list(self._files_by_filename.values()):
                 source.entries = [e for e in source.entries if id(e) not in gone]
-                if not source.entries:
+                if not source.entries and not source.pinned:
                     del self._files_by_filename[source.filename]
 
     def clear(self) -> None:
@@ -455,6 +619,12 @@ class Registry:
         with lock:
             self._flush()
             return [s for s in self._files_by_filename.values() if s.path == real_path]
+
+    def entries_of(self, source: SourceFile) -> list[Entry]:
+        """A snapshot of one file's entries, deferred ones included."""
+        with lock:
+            self._flush()
+            return list(source.entries)
 
     def entries(self) -> list[Entry]:
         """A snapshot of the entries whose functions are still alive."""
@@ -542,7 +712,7 @@ def _ago(moment: float | None, now: float) -> str:
     return f"{seconds / 3600:.1f} h ago"
 
 
-def _short_path(path: str) -> str:
+def short_path(path: str) -> str:
     try:
         rel = os.path.relpath(path)
     except ValueError:
@@ -567,7 +737,7 @@ def _rows(entries: list[Entry]) -> list[tuple[str, str, str, str, str]]:
     return [
         (
             e.name,
-            f"{_short_path(e.file)}:{e.lineno}",
+            f"{short_path(e.file)}:{e.lineno}",
             f"v{e.version}",
             _ago(e.reloaded_at, now),
             "ok" if e.error is None else f"error: {e.error}",

@@ -14,10 +14,11 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from types import CodeType, FunctionType, TracebackType
+from types import CodeType, FunctionType
 from typing import Any
 
-from . import _history, _recompile, _swap
+from . import _history, _plan, _recompile, _swap
+from ._apply import Applier, line_in
 from ._registry import (
     Entry,
     ReloadEvent,
@@ -26,114 +27,170 @@ from ._registry import (
     lock,
     raising,
     registry,
+    reloading,
     settings,
 )
-from ._wrappers import innermost
+from ._report import Swap, report
+from ._wrappers import innermost, is_instance
 
 logger = logging.getLogger("hotfunc")
 
 
 def reload_source(source: SourceFile) -> list[ReloadEvent]:
-    """Bring every hot function of ``source`` in line with the file on disk."""
+    """Bring the live module of ``source`` in line with the file on disk.
+
+    Never raises for what a file holds: any failure, even one of hotfunc's
+    own, becomes an error in the registry, a WARNING and a failed event.
+    """
     started = time.perf_counter()
-    with lock:
-        # Entries whose functions died cost nothing here; the registry prunes them.
-        entries = list(source.entries)
-        if not entries or source.path is None:
-            return []
-        path = source.path
+    with reloading:
         try:
-            data = _read(path)
-        except FileNotFoundError:
-            source.digest = None
+            return _reload(source, started)
+        except Exception as exc:  # the watcher and reload() must outlive any bug
+            logger.debug("reloading %s failed", source.filename, exc_info=True)
             return _fail_file(
-                entries,
+                registry.entries_of(source),
                 started,
-                f"{path}:1: file deleted; keeping the last good code until it reappears",
+                f"{source.path or source.filename}:1: reloading failed with "
+                f"{type(exc).__name__}: {exc}; keeping the last good code",
+                source,
             )
-        except OSError as exc:
-            source.digest = None
-            return _fail_file(entries, started, f"{path}:1: cannot read the file: {exc.strerror}")
-        digest = (len(data), hash(data))
-        if digest == source.digest:
-            return []
-        baseline = _baseline(source)
-        source.digest = digest
-        if not data.strip():
-            return _fail_file(
-                entries,
-                started,
-                f"{path}:1: file is empty (a save in progress?); keeping the last good code",
-            )
-        try:
-            text = _recompile.decode(data)
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            return _fail_file(
-                entries,
-                started,
-                f"{path}:{line}: cannot decode the file as {exc.encoding}: "
-                f"{exc.reason}; declare its encoding with a '# -*- coding: ... -*-' line",
-            )
-        except SyntaxError as exc:
-            return _fail_file(
-                entries,
-                started,
-                f"{path}:{exc.lineno or 1}: {exc.msg}; keeping the last good code",
-            )
-        if b"\0" in data:
-            # Python says "null bytes" without a line; point at the first one.
-            line = data[: data.index(b"\0")].count(b"\n") + 1
-            return _fail_file(
-                entries,
-                started,
-                f"{path}:{line}: the file holds a null byte, which Python source cannot; "
-                "keeping the last good code",
-            )
-        try:
-            if baseline is None:
-                compiled = _recompile.compile_source(text, source.filename)
-            else:
-                compiled = _recompile.update_source(baseline, text, source.filename)
-        except SyntaxError as exc:
-            return _fail_file(
-                entries,
-                started,
-                f"{path}:{exc.lineno or 1}: {type(exc).__name__}: {exc.msg}; "
-                "keeping the last good code",
-            )
-        except ValueError as exc:
-            return _fail_file(entries, started, f"{path}:1: {exc}; keeping the last good code")
-        # Blocks the edit did not touch keep their definitions (moved or not),
-        # so most entries are settled by one lookup.
-        kept = {id(b.definitions): b for b in compiled.blocks if b.definitions}
-        swaps: list[tuple[Entry, str | None, bool]] = []
-        for entry in entries:
-            block = kept.get(id(entry._definitions))
-            if block is not None and block.definitions is entry._definitions:
-                if block.shift != entry._shift:
-                    _move(entry, block.shift)
-                swaps.append((entry, None, False))
-                continue
-            error, swapped = _update(entry, compiled, baseline)
-            swaps.append((entry, error, swapped))
-        source.baseline = compiled
-        source.imported = None
-        # Tracebacks and inspect.getsource() must show the new text; dropping
-        # the cached lines costs no system call, unlike checkcache().
-        linecache.cache.pop(source.filename, None)
-        duration = time.perf_counter() - started
-        events: list[ReloadEvent] = []
-        for entry, error, swapped in swaps:
-            if swapped:
-                logger.info("reloaded %s v%d (%.1f ms)", entry.name, entry.version, duration * 1e3)
-            if error is not None and error != entry.error:
-                logger.warning("%s", error)
-            if swapped or error is not None or entry.error is not None:
-                events.append(ReloadEvent(entry, error is None, error, duration, entry.version))
-            entry.error = error
-        _apply_error_policy(entries)
+
+
+def _reload(source: SourceFile, started: float) -> list[ReloadEvent]:
+    # Entries whose functions died cost nothing here; the registry prunes them.
+    entries = registry.entries_of(source)
+    path = source.path
+    if (not entries and source.namespace is None) or path is None:
+        return []
+    try:
+        data = _read(path)
+    except FileNotFoundError:
+        source.digest = None
+        return _fail_file(
+            entries,
+            started,
+            f"{path}:1: file deleted; keeping the last good code until it reappears",
+            source,
+        )
+    except OSError as exc:
+        source.digest = None
+        return _fail_file(
+            entries, started, f"{path}:1: cannot read the file: {exc.strerror}", source
+        )
+    digest = (len(data), hash(data))
+    if digest == source.digest and not source.failures:
+        return []
+    baseline = _baseline(source)
+    source.digest = digest
+    if not data.strip():
+        return _fail_file(
+            entries,
+            started,
+            f"{path}:1: file is empty (a save in progress?); keeping the last good code",
+            source,
+        )
+    try:
+        text = _recompile.decode(data)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return _fail_file(
+            entries,
+            started,
+            f"{path}:{line}: cannot decode the file as {exc.encoding}: "
+            f"{exc.reason}; declare its encoding with a '# -*- coding: ... -*-' line",
+            source,
+        )
+    except SyntaxError as exc:
+        return _fail_file(
+            entries,
+            started,
+            f"{path}:{exc.lineno or 1}: {exc.msg}; keeping the last good code",
+            source,
+        )
+    if b"\0" in data:
+        # Python says "null bytes" without a line; point at the first one.
+        line = data[: data.index(b"\0")].count(b"\n") + 1
+        return _fail_file(
+            entries,
+            started,
+            f"{path}:{line}: the file holds a null byte, which Python source cannot; "
+            "keeping the last good code",
+            source,
+        )
+    try:
+        if baseline is None:
+            compiled = _recompile.compile_source(text, source.filename)
+        else:
+            compiled = _recompile.update_source(baseline, text, source.filename)
+    except SyntaxError as exc:
+        return _fail_file(
+            entries,
+            started,
+            f"{path}:{exc.lineno or 1}: {type(exc).__name__}: {exc.msg}; "
+            "keeping the last good code",
+            source,
+        )
+    except ValueError as exc:
+        return _fail_file(entries, started, f"{path}:1: {exc}; keeping the last good code", source)
+    return _apply_save(source, path, entries, baseline, compiled, started)
+
+
+def _apply_save(
+    source: SourceFile,
+    path: str,
+    entries: list[Entry],
+    baseline: _recompile.CompiledSource | None,
+    compiled: _recompile.CompiledSource,
+    started: float,
+) -> list[ReloadEvent]:
+    """Run what changed and swap what changed, in file order; then report."""
+    actions: list[_plan.Action] = []
+    if settings.run_statements and source.namespace is not None:
+        actions = _plan.plan(baseline, compiled, retry=bool(source.failures))
+    compiled.region = None  # syntax trees are large; the actions keep what they need
+    applier = Applier(source, compiled, path)
+    if actions:
+        applier.prepare(actions)
+        entries = registry.entries_of(source)  # prepare() may have made functions hot
+
+    # Blocks the edit did not touch keep their definitions (moved or not),
+    # so most entries are settled by one lookup.
+    kept = {id(b.definitions): b for b in compiled.blocks if b.definitions}
+    steps: list[tuple[int, int, _plan.Action | None, Entry | None, _recompile.Located | None]]
+    steps = [(a.block.start, 0, a, None, None) for a in actions if a.kind != _plan.UPDATE]
+    for entry in entries:
+        block = kept.get(id(entry._definitions))
+        if block is not None and block.definitions is entry._definitions:
+            if block.shift != entry._shift:
+                _move(entry, block.shift)
+            continue
+        found = _locate(entry, compiled, baseline)
+        steps.append((found.block.start if found else 0, 1, None, entry, found))
+    steps.sort(key=lambda step: step[:2])
+
+    swaps: list[Swap] = []
+    for _, _, action, stepped, found in steps:
+        if action is not None:
+            ok = applier.run(action)
+            action.block.live = None if ok else (action.previous or "")
+        elif stepped is not None and id(stepped) not in applier.rebound:
+            error, swapped = _update(stepped, found, compiled, baseline)
+            swaps.append(Swap(stepped, error, swapped))
+    # Entries that had an error and were settled above recover.
+    swaps.extend(Swap(e, None, False) for e in entries if e.error is not None and not _in(e, swaps))
+    source.baseline = compiled
+    source.imported = None
+    # Tracebacks and inspect.getsource() must show the new text; dropping
+    # the cached lines costs no system call, unlike checkcache().
+    linecache.cache.pop(source.filename, None)
+    events = report(source, path, swaps, applier.results, time.perf_counter() - started)
+    _apply_error_policy(entries)
     return events
+
+
+def _in(entry: Entry, swaps: list[Swap]) -> bool:
+    return any(s.entry is entry for s in swaps)
 
 
 def _apply_error_policy(entries: list[Entry]) -> None:
@@ -207,15 +264,19 @@ def _adopt(source: SourceFile, baseline: _recompile.CompiledSource | None) -> No
 def _compile_bytes(data: bytes, filename: str) -> _recompile.CompiledSource | None:
     try:
         return _recompile.compile_source(_recompile.decode(data), filename)
-    except (SyntaxError, ValueError, UnicodeDecodeError):
+    except Exception:
+        # Text that imported but that hotfunc cannot compile (nesting deeper
+        # than the parser's recursion limit, say): the first edit compiles
+        # the new text whole, and reports whatever that raises.
+        logger.debug("cannot compile the imported text of %s", filename, exc_info=True)
         return None
 
 
 def warm(source: SourceFile) -> None:
     """Compile the text ``source`` was imported from, so its first edit is incremental.
 
-    The watcher calls this while idle.  Compiling runs outside the lock, so
-    imports registering functions meanwhile are not held up.
+    The watcher calls this while idle.  Compiling holds no lock, so imports
+    registering functions meanwhile are not held up.
     """
     with lock:
         token = source.imported if source.baseline is None else None
@@ -223,34 +284,49 @@ def warm(source: SourceFile) -> None:
     if token is None or data is None:
         return
     compiled = _compile_bytes(data, source.filename)
-    with lock:
+    with reloading:
         if source.baseline is None and source.imported is token:
             _adopt(source, compiled)
 
 
-def _fail_file(entries: list[Entry], started: float, error: str) -> list[ReloadEvent]:
+def _fail_file(
+    entries: list[Entry], started: float, error: str, source: SourceFile
+) -> list[ReloadEvent]:
     duration = time.perf_counter() - started
     entries = [e for e in entries if e.alive()]
-    if any(e.error != error for e in entries):
+    if any(e.error != error for e in entries) or (not entries and error not in source.failures):
         logger.warning("%s", error)
     for entry in entries:
         entry.error = error
+    if not entries:
+        # A module made hot whole, with no function: the file keeps the error.
+        source.failures = [error]
+        return [ReloadEvent(None, False, error, duration, 0, action="failed", file=source.filename)]
     _apply_error_policy(entries)
     return [ReloadEvent(e, False, error, duration, e.version) for e in entries]
 
 
+def _locate(
+    entry: Entry,
+    compiled: _recompile.CompiledSource,
+    baseline: _recompile.CompiledSource | None,
+) -> _recompile.Located | None:
+    """The entry's definition in ``compiled``, or None when the file lost it."""
+    if entry._occurrence is None:
+        _resolve(entry, baseline)
+    assert entry._occurrence is not None
+    return _recompile.find(compiled, entry.qualname, entry._occurrence)
+
+
 def _update(
     entry: Entry,
+    found: _recompile.Located | None,
     compiled: _recompile.CompiledSource,
     baseline: _recompile.CompiledSource | None,
 ) -> tuple[str | None, bool]:
     """Swap one entry to its code in ``compiled``; return (error, swapped)."""
     funcs = entry.functions
     path = entry.file
-    if entry._occurrence is None:
-        _resolve(entry, baseline)
-    assert entry._occurrence is not None
-    found = _recompile.find(compiled, entry.qualname, entry._occurrence)
     if found is None:
         return (
             f"{path}:{entry.lineno}: {entry.qualname!r} is no longer defined in the file "
@@ -271,7 +347,8 @@ def _update(
     ):
         code = _explicit_super(entry, compiled, found, funcs[0]) or code
     code_changed = code != entry.code
-    moved = code_changed and _recompile.moved_only(entry.code, code)
+    # Moved, reformatted or re-commented: new positions, same behaviour.
+    moved = code_changed and _recompile.same_behaviour(entry.code, code)
     if not code_changed and not signature_changed:
         _settle(entry, found)
         return None, False
@@ -294,7 +371,7 @@ def _update(
                 _namespace(funcs[0]),
             )
         except Exception as exc:
-            line = _line_in(exc.__traceback__, entry.source.filename, found.lineno)
+            line = line_in(exc.__traceback__, entry.source.filename, found.lineno)
             return (
                 f"{path}:{line}: evaluating the defaults or annotations of {entry.qualname!r} "
                 f"raised {type(exc).__name__}: {exc}; keeping its last good code",
@@ -359,9 +436,9 @@ def _caches_around(func: FunctionType) -> list[object]:
     found: list[object] = []
     for place in places:
         for value in list(place.values()):
-            if isinstance(value, (staticmethod, classmethod)):
+            if is_instance(value, (staticmethod, classmethod)):
                 value = value.__func__
-            if isinstance(value, _LRU_WRAPPER):
+            if is_instance(value, _LRU_WRAPPER):
                 inner, caches = innermost(value)
                 if inner is func:
                     found.extend(caches)
@@ -399,15 +476,6 @@ def _resolve(entry: Entry, baseline: _recompile.CompiledSource | None) -> None:
     entry._definition = found.definition
     if found.code() == entry.code:
         _settle(entry, found)
-
-
-def _line_in(tb: TracebackType | None, filename: str, fallback: int) -> int:
-    line = fallback
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == filename:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line
 
 
 def _namespace(func: FunctionType) -> dict[str, Any]:

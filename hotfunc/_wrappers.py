@@ -1,4 +1,9 @@
-"""Find the function with the source behind decorators and descriptors."""
+"""Find the function with the source behind decorators and descriptors.
+
+Everything here probes objects the application owns, and some of them raise
+from any attribute access (werkzeug's ``request`` proxy outside a request,
+for one): every probe treats an exception as "no such attribute".
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,22 @@ from types import FunctionType
 _WRAPPED = ("__wrapped__", "__func__", "func")
 
 
+def probe(obj: object, name: str) -> object | None:
+    """``getattr(obj, name, None)`` that no object can make raise."""
+    try:
+        return getattr(obj, name, None)
+    except Exception:
+        return None
+
+
+def is_instance(obj: object, kind: type | tuple[type, ...]) -> bool:
+    """``isinstance`` that a raising ``__class__`` cannot make raise."""
+    try:
+        return isinstance(obj, kind)
+    except Exception:
+        return False
+
+
 def innermost(obj: object) -> tuple[FunctionType | None, tuple[object, ...]]:
     """Follow wrappers to the function with the source.
 
@@ -17,11 +38,11 @@ def innermost(obj: object) -> tuple[FunctionType | None, tuple[object, ...]]:
     """
     caches: list[object] = []
     for _ in range(100):  # a wrapper chain that loops must not hang us
-        if isinstance(obj, FunctionType) and not hasattr(obj, "__wrapped__"):
+        if type(obj) is FunctionType and probe(obj, "__wrapped__") is None:
             return obj, tuple(caches)
-        if hasattr(obj, "cache_clear"):
+        if probe(obj, "cache_clear") is not None:
             caches.append(obj)
-        obj = next((getattr(obj, a) for a in _WRAPPED if hasattr(obj, a)), None)
+        obj = next((w for a in _WRAPPED if (w := probe(obj, a)) is not None), None)
         if obj is None:
             break
     return None, ()
@@ -29,6 +50,7 @@ def innermost(obj: object) -> tuple[FunctionType | None, tuple[object, ...]]:
 
 def accessors(obj: object) -> list[object]:
     """A property's getter, setter and deleter; anything else as itself."""
-    if isinstance(obj, property):
-        return [f for f in (obj.fget, obj.fset, obj.fdel) if f is not None]
+    if type(obj) is property or is_instance(obj, property):
+        prop: property = obj  # type: ignore[assignment]
+        return [f for f in (prop.fget, prop.fset, prop.fdel) if f is not None]
     return [obj]

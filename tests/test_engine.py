@@ -86,15 +86,15 @@ def test_events_and_callbacks(project):
     assert ":1: SyntaxError" in seen[1][3]
 
 
-def test_logs_one_info_line_per_swap(project, caplog):
-    """Each swapped function logs 'reloaded module.qualname vN (x ms)' at INFO."""
+def test_logs_one_info_line_per_save(project, caplog):
+    """A save logs one INFO line naming the file and each swapped function's version."""
     caplog.set_level(logging.INFO, logger="hotfunc")
     mod = project.load(_many())
     project.edit(mod, _many(v4=4000, v5=5000))
     hotfunc.reload()
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
-    assert len(lines) == 2
-    assert lines[0].startswith(f"reloaded {mod.__name__}.f4 v1 (")
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{mod.__file__}: swapped f4 v1, f5 v1 (")
     assert lines[0].endswith(" ms)")
 
 

@@ -1,0 +1,389 @@
+"""Carry out a save's planned statements in the live module.
+
+Runs new and changed top-level statements in the module's namespace, sets new
+class members on the live class, rebuilds classes that cannot be patched,
+and makes what they define hot.  This runs the application's own code, so it
+is called without the registry lock held.  Function bodies are swapped by the
+reload engine, not here; this module only makes sure a changed function is
+hot, so that the engine swaps it.
+"""
+
+from __future__ import annotations
+
+import ast
+import time
+from abc import ABCMeta
+from types import FunctionType, TracebackType
+from typing import Any
+
+from . import _history, _plan, _recompile
+from ._decorator import _register, register_defined
+from ._registry import Entry, SourceFile, registry
+from ._wrappers import accessors, innermost, is_instance, probe
+
+_MISSING = object()
+
+# Names a class body sets for itself; never copied onto the live class.
+_BOOKKEEPING = frozenset(
+    {
+        "__module__",
+        "__qualname__",
+        "__classcell__",
+        "__classdictcell__",
+        "__firstlineno__",
+        "__static_attributes__",
+        "__doc__",
+    }
+)
+
+
+class Result:
+    """What one action did, for the report."""
+
+    __slots__ = ("error", "line", "notes", "target", "verb")
+
+    def __init__(self, verb: str, target: str, line: int, error: str | None = None) -> None:
+        self.verb = verb  # "ran", "added", "redefined", "rebuilt", "skipped" or "failed"
+        self.target = target
+        self.line = line
+        self.error = error
+        #: Extra lines for the log: what the user should know about the effect.
+        self.notes: list[str] = []
+
+
+class Applier:
+    """Applies the statement actions of one save of one file."""
+
+    def __init__(self, source: SourceFile, compiled: _recompile.CompiledSource, path: str) -> None:
+        self.source = source
+        self.path = path
+        self.filename = source.filename
+        self.flags = compiled.flags
+        self.namespace: dict[str, Any] = source.namespace if source.namespace is not None else {}
+        self.module = str(self.namespace.get("__name__", ""))
+        self.imported = _recompile.imported_names(compiled.blocks)
+        self.results: list[Result] = []
+        #: Entries given a new function object by this save: the engine must
+        #: not also send their old function the new code.
+        self.rebound: set[int] = set()
+
+    # -- before the swaps ------------------------------------------------------
+
+    def prepare(self, actions: list[_plan.Action]) -> None:
+        """Make hot each function whose body changed; decide what cannot be patched.
+
+        Changes ``UPDATE`` to ``REDEFINE`` where no live function can take the
+        new code, and ``MEMBERS`` to ``REBUILD`` where the live class cannot be
+        patched member by member.
+        """
+        for action in actions:
+            if action.kind == _plan.UPDATE and not self._adopt(
+                self.namespace.get(action.name or "", None), action.node
+            ):
+                action.kind = _plan.REDEFINE
+            elif action.kind == _plan.MEMBERS:
+                cls = self._live_class(action)
+                node = action.node
+                assert isinstance(node, ast.ClassDef)
+                reason = (
+                    "not found in the module"
+                    if cls is None
+                    else self._prepare_class(cls, node, action.members, node.name)
+                )
+                if reason is not None:
+                    action.kind = _plan.REBUILD
+                    action.summary = f"{action.name} ({reason})"
+
+    def _prepare_class(
+        self, cls: type, node: ast.ClassDef, members: list[_plan.Member], qualname: str
+    ) -> str | None:
+        """Why ``cls`` must be rebuilt, or None once its members are ready to patch."""
+        if any(m.field for m in members):
+            reason = generated(cls) or ("a decorated class" if node.decorator_list else None)
+            if reason is not None:
+                return reason
+        for member in members:
+            value = probe_dict(cls, member.name)
+            if member.kind == _plan.UPDATE and not self._adopt(
+                value, member.node, prefix=f"{qualname}."
+            ):
+                member.kind = _plan.RUN
+            elif member.kind == _plan.MEMBERS:
+                nested = f"{qualname}.{member.name}"
+                assert isinstance(member.node, ast.ClassDef)
+                if (
+                    not is_instance(value, type)
+                    or probe(value, "__qualname__") != nested
+                    or self._prepare_class(value, member.node, member.members, nested)  # type: ignore[arg-type]
+                ):
+                    member.kind = _plan.RUN  # runs the nested class statement again
+        return None
+
+    def _adopt(self, value: object, node: ast.stmt, prefix: str = "") -> bool:
+        """Register the live function ``node`` defined, if it is there to swap."""
+        assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        qualname = prefix + node.name
+        found = False
+        for target in accessors(value) if value is not None else ():
+            func, caches = innermost(target)
+            if (
+                func is not None
+                and func.__code__.co_filename == self.filename
+                and func.__code__.co_qualname == qualname
+            ):
+                _register(func, caches)
+                found = True
+        return found
+
+    def _live_class(self, action: _plan.Action) -> type | None:
+        cls = self.namespace.get(action.name or "")
+        if (
+            is_instance(cls, type)
+            and probe(cls, "__qualname__") == action.name
+            and probe(cls, "__module__") == self.module
+        ):
+            return cls
+        return None
+
+    # -- running ---------------------------------------------------------------
+
+    def run(self, action: _plan.Action) -> bool:
+        """Carry out one action; return whether it succeeded."""
+        kind = action.kind
+        if kind == _plan.SKIP:
+            result = Result("skipped", "if __name__ == '__main__'", action.line)
+            result.notes.append(
+                f"{self._where(action.line)}: the if __name__ == '__main__' block changed; "
+                "it is not run again (restart to run it)"
+            )
+            self.results.append(result)
+            return True
+        if kind == _plan.MEMBERS:
+            return self._run_members(action)
+        before = dict(self.namespace)
+        try:
+            code = _recompile.compile_statements(
+                [action.node], self.filename, self.flags, self.imported
+            )
+            exec(code, self.namespace)
+        except (Exception, SystemExit) as exc:
+            # SystemExit too: a changed sys.exit() must not end the watcher.
+            self.results.append(self._failure(action, exc))
+            return False
+        verb = {
+            _plan.DEFINE: "added",
+            _plan.REDEFINE: "redefined",
+            _plan.REBUILD: "rebuilt",
+        }.get(kind, "ran")
+        result = Result(verb, action.summary, action.line)
+        if kind == _plan.REDEFINE:
+            result.notes.append(
+                f"{self._where(action.line)}: {action.name!r} ran again with its new "
+                "decorators; what the old decorators registered may still be registered"
+            )
+        elif kind == _plan.REBUILD:
+            result.notes.append(
+                f"{self._where(action.line)}: class {action.name!r} was rebuilt; existing "
+                "instances keep the old class"
+            )
+        if kind in (_plan.REDEFINE, _plan.REBUILD) and action.name is not None:
+            self._rebind(action.name, self.namespace.get(action.name))
+        for name, value in list(self.namespace.items()):
+            if before.get(name, _MISSING) is not value:
+                register_defined(value, self.module)
+        self.results.append(result)
+        return True
+
+    def _run_members(self, action: _plan.Action) -> bool:
+        node = action.node
+        assert isinstance(node, ast.ClassDef)
+        cls = self._live_class(action)
+        if cls is None:
+            return False
+        try:
+            self._patch(cls, node, action.members, node.name)
+        except (Exception, SystemExit) as exc:
+            self.results.append(self._failure(action, exc))
+            return False
+        return True
+
+    def _patch(
+        self, cls: type, node: ast.ClassDef, members: list[_plan.Member], qualname: str
+    ) -> None:
+        """Run the changed members in a body of the class's own name; set them on ``cls``."""
+        runnable = [m for m in members if m.kind in (_plan.RUN, _plan.DEFINE)]
+        if runnable:
+            shell = _recompile.in_bare_classes(
+                [m.node for m in runnable], qualname.split("."), node
+            )
+            code = _recompile.compile_statements([shell], self.filename, self.flags, self.imported)
+            body = _recompile.class_body(code, qualname)
+            if body is None or body.co_freevars:
+                msg = f"cannot compile the body of class {qualname!r} apart from its module"
+                raise RuntimeError(msg)
+            namespace = dict(vars(cls))
+            before = dict(namespace)
+            exec(body, self.namespace, namespace)
+            # Methods that use super() close over the class being built:
+            # point them at the live class instead.
+            cell = namespace.get("__classcell__")
+            if cell is not None:
+                cell.cell_contents = cls
+            docstring = any(_plan.is_docstring(m.node) for m in runnable)
+            rerun = {m.name for m in runnable if m.kind == _plan.RUN}
+            for name, value in namespace.items():
+                if name == "__doc__" and docstring:
+                    cls.__doc__ = value
+                elif name not in _BOOKKEEPING and before.get(name, _MISSING) is not value:
+                    setattr(cls, name, value)
+                    if name in rerun:
+                        self._rebind(f"{qualname}.{name}", value)
+                    register_defined_member(value, f"{qualname}.{name}", self.filename)
+            for member in runnable:
+                verb = "added" if member.kind == _plan.DEFINE else "ran"
+                self.results.append(
+                    Result(verb, f"{qualname}.{member.summary}", member.node.lineno)
+                )
+        for member in members:
+            if member.kind == _plan.MEMBERS:
+                nested = probe_dict(cls, member.name)
+                assert isinstance(member.node, ast.ClassDef)
+                self._patch(nested, member.node, member.members, f"{qualname}.{member.name}")  # type: ignore[arg-type]
+
+    def _rebind(self, name: str, value: object) -> None:
+        """Point the entries of a definition that ran again at its new functions."""
+        made: dict[str, list[FunctionType]] = {}
+        for func in _functions_of(value, name):
+            made.setdefault(func.__code__.co_qualname, []).append(func)
+        for entry in sorted(registry.entries_of(self.source), key=lambda e: e.lineno):
+            qualname = entry.qualname
+            if qualname != name and not (
+                qualname.startswith(name + ".") and "<locals>" not in qualname
+            ):
+                continue
+            self.rebound.add(id(entry))
+            funcs = made.get(qualname)
+            if not funcs:
+                registry.forget(entry)
+                continue
+            func = funcs.pop(0)
+            changed = not _recompile.same_behaviour(entry.code, func.__code__)
+            registry.retarget(entry, func)
+            if changed:
+                _bump(entry, func)
+
+    def _failure(self, action: _plan.Action, exc: BaseException) -> Result:
+        line = line_in(exc.__traceback__, self.filename, action.line)
+        what = {
+            _plan.REDEFINE: f"running the definition of {action.name!r} again",
+            _plan.REBUILD: f"rebuilding class {action.name!r}",
+            _plan.DEFINE: f"defining {action.summary!r}",
+            _plan.MEMBERS: f"setting the new members of class {action.name!r}",
+        }.get(action.kind, f"running {action.summary!r}")
+        keeps = "the old definition stays live; " if action.previous else ""
+        restart = (
+            "; restart if the framework refuses new definitions while running"
+            if action.kind in (_plan.REDEFINE, _plan.DEFINE, _plan.REBUILD)
+            else ""
+        )
+        error = (
+            f"{self.path}:{line}: {what} raised {type(exc).__name__}: {exc}; "
+            f"{keeps}it runs again at the next save{restart}"
+        )
+        return Result("failed", action.summary, line, error)
+
+    def _where(self, line: int) -> str:
+        return f"{self.path}:{line}"
+
+
+def register_defined_member(value: object, qualname: str, filename: str) -> None:
+    """Make a method (or property, static or class method) set on a live class hot."""
+    for target in accessors(value):
+        func, caches = innermost(target)
+        if (
+            func is not None
+            and func.__code__.co_filename == filename
+            and func.__code__.co_qualname == qualname
+        ):
+            _register(func, caches)
+
+
+def probe_dict(cls: type, name: str | None) -> object | None:
+    """``vars(cls)[name]``, or None; never raises."""
+    if name is None:
+        return None
+    try:
+        return vars(cls).get(name)
+    except Exception:
+        return None
+
+
+def generated(cls: type) -> str | None:
+    """Why code generated from the class body makes ``cls`` unpatchable, or None.
+
+    Dataclasses, attrs classes, NamedTuples, Enums, classes with
+    ``__slots__`` and classes with their own metaclass build methods,
+    descriptors or members from the fields when the class statement runs;
+    setting a field afterwards would leave those stale.
+    """
+    try:
+        own = vars(cls)
+        if "__dataclass_fields__" in own:
+            return "a dataclass"
+        if "__attrs_attrs__" in own:
+            return "an attrs class"
+        if "__slots__" in own:
+            return "a class with __slots__"
+        if issubclass(cls, tuple) and "_fields" in own:
+            return "a NamedTuple"
+        meta = type(cls)
+        if meta is not type and meta is not ABCMeta:
+            return f"a class with the metaclass {meta.__name__}"
+    except Exception:
+        return "a class that cannot be inspected"
+    return None
+
+
+def _functions_of(value: object, name: str) -> list[FunctionType]:
+    """The functions a definition made: the function, or a class's methods, nested too."""
+    found: list[FunctionType] = []
+    if is_instance(value, type):
+        cls: type = value  # type: ignore[assignment]
+        prefix = name + "."
+        try:
+            items = list(vars(cls).items())
+        except Exception:
+            return found
+        for key, member in items:
+            if is_instance(member, type):
+                if probe(member, "__qualname__") == prefix + key:
+                    found.extend(_functions_of(member, prefix + key))
+                continue
+            for target in accessors(member):
+                func, _ = innermost(target)
+                if func is not None and func.__code__.co_qualname.startswith(prefix):
+                    found.append(func)
+        return found
+    for target in accessors(value):
+        func, _ = innermost(target)
+        if func is not None and func.__code__.co_qualname == name:
+            found.append(func)
+    return found
+
+
+def _bump(entry: Entry, func: FunctionType) -> None:
+    if entry._history is None:
+        _history.record(entry, "", func)
+    entry.version += 1
+    entry.reloaded_at = time.time()
+    _history.record(entry, "", func)
+
+
+def line_in(tb: TracebackType | None, filename: str, fallback: int) -> int:
+    """The last line of ``filename`` a traceback passed through."""
+    line = fallback
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

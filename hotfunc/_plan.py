@@ -1,0 +1,377 @@
+"""Plan a save: which top-level statements changed, and what each change needs.
+
+Pure: compiled files in, actions out; no threads, no files, no live objects.
+The rules, in the order ``docs/how-it-works.md`` states them:
+
+1. What changed is decided per top-level statement, and per member of a class
+   body, by syntax tree with positions ignored: reformatting, comments and
+   moved lines are not changes.
+2. Unchanged statements never run again.
+3. New and changed statements run once, in file order (``RUN``, ``DEFINE``).
+4. A ``def`` whose body or signature changed is swapped in place (``UPDATE``);
+   its decorators are not run again.
+5. A function or class an edit adds is hot from then on (``DEFINE``).
+6. A class whose members changed gets the new members on the live class
+   (``MEMBERS``).
+7. A ``def`` whose decorators changed runs again and rebinds (``REDEFINE``).
+8. A class whose header changed is rebuilt (``REBUILD``); so is one whose
+   fields changed when code generates it from its body, which only the live
+   class can tell (the applier decides).
+9. ``if __name__ == "__main__":`` blocks never run again (``SKIP``).
+10. A statement that failed stays pending: its block remembers the text that
+    is live, and it is planned again at every save until it runs.
+11. A statement removed from the file is left alone: nothing is planned.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from ._recompile import Block, CompiledSource
+
+# What an action does; see the module docstring for the rule behind each.
+RUN = "run"
+DEFINE = "define"
+UPDATE = "update"
+MEMBERS = "members"
+REDEFINE = "redefine"
+REBUILD = "rebuild"
+SKIP = "skip"
+
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+class Member:
+    """A class-body statement that changed: run it in the class, or swap a method."""
+
+    __slots__ = ("field", "kind", "members", "name", "node", "summary")
+
+    def __init__(
+        self,
+        kind: str,
+        node: ast.stmt,
+        name: str | None,
+        field: bool,
+        members: list[Member] | None = None,
+    ) -> None:
+        #: RUN, DEFINE (a name the class did not have), UPDATE (a method's
+        #: body), or MEMBERS (a nested class whose own members changed).
+        self.kind = kind
+        self.node = node
+        self.name = name
+        #: An assignment or other non-def statement: a field of a dataclass,
+        #: an Enum member, a slot.
+        self.field = field
+        self.members = members or []
+        self.summary = summarize(node)
+
+
+class Action:
+    """One top-level statement to act on, at its place in the new text."""
+
+    __slots__ = ("block", "kind", "line", "members", "name", "node", "previous", "summary")
+
+    def __init__(
+        self,
+        kind: str,
+        block: Block,
+        node: ast.stmt,
+        previous: str | None,
+        members: list[Member] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.block = block
+        self.node = node
+        #: The text of the statement live before this save, when one is
+        #: replaced: what stays live if this action fails.
+        self.previous = previous
+        self.members = members or []
+        self.name = slot(node)
+        self.line = node.lineno
+        self.summary = summarize(node)
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.summary!r} at line {self.line}>"
+
+
+def plan(old: CompiledSource | None, new: CompiledSource, *, retry: bool) -> list[Action]:
+    """The actions that bring the live module from ``old``'s text to ``new``'s.
+
+    ``new.region`` says which blocks were compiled again; the others are
+    unchanged text.  ``retry`` also plans the carried blocks whose earlier run
+    failed.  Actions come in file order.
+    """
+    actions: list[Action] = []
+    region = new.region
+    in_region: set[int] = set()
+    if region is not None and old is not None:
+        olds = old.blocks[region.old_lo : region.old_hi]
+        news = new.blocks[region.new_lo : region.new_hi]
+        in_region = set(map(id, news))
+        actions.extend(_plan_region(old, olds, new, news, region.nodes))
+    elif region is not None:
+        # No known text the module was built from: nothing can be compared,
+        # and running the whole file again is exactly what must never happen.
+        pass
+    if retry:
+        for block in new.blocks:
+            if block.live is not None and id(block) not in in_region:
+                node = _parse_block(new, block)
+                previous = _parse_text(block.live)
+                action = _decide(node, previous, block, block.live or None)
+                if action is not None:
+                    actions.append(action)
+        actions.sort(key=lambda a: a.block.start)
+    return actions
+
+
+def _plan_region(
+    old: CompiledSource,
+    olds: list[Block],
+    new: CompiledSource,
+    news: list[Block],
+    nodes: list[ast.stmt],
+) -> list[Action]:
+    # What is live for each old block: its own text, or the text remembered
+    # when running it failed.
+    old_texts = [b.text(old.lines) if b.live is None else b.live for b in olds]
+    old_nodes: list[ast.stmt | None] = _parse_blocks(old, olds)
+    for i, block in enumerate(olds):
+        if block.live is not None:
+            old_nodes[i] = _parse_text(block.live)
+    unmatched_old = set(range(len(olds)))
+    by_text: dict[str, list[int]] = {}
+    for i, block in enumerate(olds):
+        if block.live is None:
+            by_text.setdefault(old_texts[i], []).append(i)
+    # Identical text is the same statement; only the rest is compared by tree.
+    changed: list[int] = []
+    for j, block in enumerate(news):
+        candidates = by_text.get(block.text(new.lines))
+        while candidates and candidates[0] not in unmatched_old:
+            candidates.pop(0)
+        if candidates:
+            unmatched_old.discard(candidates.pop(0))
+            block.live = None
+        else:
+            changed.append(j)
+    if not changed:
+        return []
+    by_key: dict[str, list[int]] = {}
+    for i in sorted(unmatched_old):
+        node = old_nodes[i]
+        if node is not None:
+            by_key.setdefault(key(node), []).append(i)
+    remaining: list[int] = []
+    for j in changed:
+        candidates = by_key.get(key(nodes[j]))
+        while candidates and candidates[0] not in unmatched_old:
+            candidates.pop(0)
+        if candidates:
+            unmatched_old.discard(candidates.pop(0))
+            news[j].live = None  # reformatted or moved: not a change
+        else:
+            remaining.append(j)
+    # Pair what is left with the old statement of the same name, if any.
+    by_slot: dict[str, int] = {}
+    for i in sorted(unmatched_old):
+        node = old_nodes[i]
+        name = slot(node) if node is not None else None
+        if name is not None:
+            by_slot.setdefault(name, i)
+    actions: list[Action] = []
+    for j in remaining:
+        node = nodes[j]
+        name = slot(node)
+        paired = by_slot.pop(name, None) if name is not None else None
+        previous = None if paired is None else old_nodes[paired]
+        previous_text = None if paired is None else old_texts[paired]
+        action = _decide(node, previous, news[j], previous_text)
+        if action is not None:
+            actions.append(action)
+        else:
+            news[j].live = None
+    return actions
+
+
+def _decide(
+    node: ast.stmt, previous: ast.stmt | None, block: Block, previous_text: str | None
+) -> Action | None:
+    if is_main_guard(node):
+        return Action(SKIP, block, node, previous_text)
+    if isinstance(node, _DEFS):
+        if not isinstance(previous, _DEFS) or previous.name != node.name:
+            return Action(DEFINE, block, node, previous_text)
+        if _dump_all(node.decorator_list) != _dump_all(previous.decorator_list):
+            return Action(REDEFINE, block, node, previous_text)
+        return Action(UPDATE, block, node, previous_text)
+    if isinstance(node, ast.ClassDef):
+        if not isinstance(previous, ast.ClassDef) or previous.name != node.name:
+            return Action(DEFINE, block, node, previous_text)
+        if _header(node) != _header(previous):
+            return Action(REBUILD, block, node, previous_text)
+        members = _members(node, previous)
+        if not members:
+            return None
+        return Action(MEMBERS, block, node, previous_text, members)
+    return Action(RUN, block, node, previous_text)
+
+
+def _members(node: ast.ClassDef, previous: ast.ClassDef) -> list[Member]:
+    """The members of ``node`` that differ from every member of ``previous``."""
+    unmatched: dict[str, list[ast.stmt]] = {}
+    for member in previous.body:
+        unmatched.setdefault(key(member), []).append(member)
+    changed_nodes: list[ast.stmt] = []
+    for member in node.body:
+        same = unmatched.get(key(member))
+        if same:
+            same.pop(0)
+        else:
+            changed_nodes.append(member)
+    # What is left of the old body, by name and in order: a property's getter
+    # and setter share their name.
+    left: dict[str, list[ast.stmt]] = {}
+    for member in previous.body:
+        name = slot(member)
+        if name is not None and any(member is m for m in unmatched.get(key(member), ())):
+            left.setdefault(name, []).append(member)
+    changed: list[Member] = []
+    for member in changed_nodes:
+        name = slot(member)
+        olds = left.get(name, []) if name is not None else []
+        before = olds.pop(0) if olds else None
+        if isinstance(member, _DEFS):
+            if (
+                isinstance(before, _DEFS)
+                and before.name == member.name
+                and _dump_all(member.decorator_list) == _dump_all(before.decorator_list)
+            ):
+                changed.append(Member(UPDATE, member, name, field=False))
+            else:
+                kind = RUN if before is not None else DEFINE
+                changed.append(Member(kind, member, name, field=False))
+        elif isinstance(member, ast.ClassDef):
+            if (
+                isinstance(before, ast.ClassDef)
+                and before.name == member.name
+                and _header(member) == _header(before)
+            ):
+                nested = _members(member, before)
+                if nested:
+                    changed.append(Member(MEMBERS, member, name, False, nested))
+            else:
+                kind = RUN if before is not None else DEFINE
+                changed.append(Member(kind, member, name, field=False))
+        else:
+            field = not is_docstring(member)
+            changed.append(Member(RUN, member, name, field=field))
+    return changed
+
+
+def key(node: ast.AST) -> str:
+    """The statement's syntax tree with every position left out."""
+    return ast.dump(node, annotate_fields=False, include_attributes=False)
+
+
+def _dump_all(nodes: list[ast.expr]) -> list[str]:
+    return [key(n) for n in nodes]
+
+
+def _header(node: ast.ClassDef) -> list[object]:
+    return [
+        _dump_all(node.decorator_list),
+        _dump_all(node.bases),
+        [key(k) for k in node.keywords],
+        [key(p) for p in getattr(node, "type_params", ())],
+    ]
+
+
+def is_docstring(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
+
+
+def slot(node: ast.stmt) -> str | None:
+    """The name a statement defines, to pair an old statement with its new text."""
+    if isinstance(node, (*_DEFS, ast.ClassDef)):
+        return node.name
+    if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+        return "=" + ",".join(t.id for t in node.targets if isinstance(t, ast.Name))
+    if isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
+        return "=" + node.target.id
+    return None
+
+
+def is_main_guard(node: ast.stmt) -> bool:
+    """``if __name__ == "__main__":``, either way round."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    test = node.test
+    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    mains = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(mains) == 1
+
+
+def summarize(node: ast.stmt, width: int = 40) -> str:
+    """A short, one-line form of a statement for the log: ``import json``, ``LIMIT = 5``."""
+    if isinstance(node, _DEFS):
+        return node.name
+    if isinstance(node, ast.ClassDef):
+        return node.name
+    try:
+        text = ast.unparse(node).splitlines()[0]
+    except Exception:  # unparse is best effort for a log line
+        text = type(node).__name__
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _parse_blocks(compiled: CompiledSource, blocks: list[Block]) -> list[ast.stmt | None]:
+    """The statements of consecutive ``blocks``, parsed at their real lines."""
+    if not blocks:
+        return []
+    start, end = blocks[0].start, blocks[-1].end
+    text = "".join(compiled.lines[start - 1 : end])
+    try:
+        body = ast.parse("\n" * (start - 1) + text).body
+    except SyntaxError:
+        body = []
+    if len(body) != len(blocks):
+        # The text compiled as these blocks before; parse each on its own.
+        return [_parse_block_or_none(compiled, b) for b in blocks]
+    return list(body)
+
+
+def _parse_block_or_none(compiled: CompiledSource, block: Block) -> ast.stmt | None:
+    try:
+        return _parse_block(compiled, block)
+    except (SyntaxError, IndexError):
+        return None
+
+
+def _parse_block(compiled: CompiledSource, block: Block) -> ast.stmt:
+    text = block.text(compiled.lines)
+    body = ast.parse("\n" * (block.start - 1) + text).body
+    # Statements sharing a line (``a = 1; b = 2``) parse together; take ours.
+    for node in body:
+        decorators = getattr(node, "decorator_list", None)
+        first = decorators[0].lineno if decorators else None
+        if (first or node.lineno) == block.start and (node.end_lineno or node.lineno) == block.end:
+            return node
+    return body[0]
+
+
+def _parse_text(text: str) -> ast.stmt | None:
+    if not text:
+        return None
+    try:
+        body = ast.parse(text).body
+    except SyntaxError:
+        return None
+    return body[0] if len(body) == 1 else None

@@ -1,0 +1,85 @@
+"""Turn what one save did into one log line, the events, and the registry's state.
+
+The line claims what hotfunc did (a swap, a statement run), not its effect:
+a function swapped in place runs its new code at its next call, and a
+function that is never called again, like the one that built the app at
+boot, is swapped all the same.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ._apply import Result
+from ._registry import Entry, ReloadEvent, SourceFile, short_path
+
+logger = logging.getLogger("hotfunc")
+
+# The order the line lists what happened in.
+_VERBS = ("ran", "added", "redefined", "rebuilt", "skipped")
+
+
+class Swap:
+    """What the engine did to one entry."""
+
+    __slots__ = ("entry", "error", "swapped")
+
+    def __init__(self, entry: Entry, error: str | None, swapped: bool) -> None:
+        self.entry = entry
+        self.error = error
+        self.swapped = swapped
+
+
+def report(
+    source: SourceFile,
+    path: str,
+    swaps: list[Swap],
+    results: list[Result],
+    duration: float,
+) -> list[ReloadEvent]:
+    """Log the save, update errors in the registry, and return its events."""
+    parts: list[str] = []
+    swapped = [s.entry for s in swaps if s.swapped]
+    if swapped:
+        parts.append("swapped " + ", ".join(f"{e.qualname} v{e.version}" for e in swapped))
+    for verb in _VERBS:
+        targets = [r.target for r in results if r.verb == verb]
+        if targets:
+            parts.append(f"{verb}: " + ", ".join(targets))
+    if parts:
+        logger.info("%s: %s (%.1f ms)", short_path(path), "; ".join(parts), duration * 1e3)
+    for result in results:
+        for note in result.notes:
+            logger.info("%s", note)
+
+    events: list[ReloadEvent] = []
+    for swap in swaps:
+        entry, error = swap.entry, swap.error
+        if error is not None and error != entry.error:
+            logger.warning("%s", error)
+        if swap.swapped or error is not None or entry.error is not None:
+            action = "swapped" if swap.swapped else "failed" if error else "recovered"
+            events.append(
+                ReloadEvent(entry, error is None, error, duration, entry.version, action=action)
+            )
+        entry.error = error
+
+    failures = [r.error for r in results if r.error is not None]
+    for result in results:
+        if result.error is not None and result.error not in source.failures:
+            logger.warning("%s", result.error)
+        events.append(
+            ReloadEvent(
+                None,
+                result.error is None,
+                result.error,
+                duration,
+                0,
+                action=result.verb,
+                target=result.target,
+                file=path,
+                line=result.line,
+            )
+        )
+    source.failures = failures
+    return events
