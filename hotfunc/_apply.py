@@ -62,7 +62,10 @@ class Applier:
         self.namespace: dict[str, Any] = source.namespace if source.namespace is not None else {}
         self.module = str(self.namespace.get("__name__", ""))
         self.imported = _recompile.imported_names(compiled.blocks)
+        self.lines = compiled.lines
         self.results: list[Result] = []
+        #: (text before, text after) of each statement that ran, for diff().
+        self.ran: list[tuple[str, str]] = []
         #: Entries given a new function object by this save: the engine must
         #: not also send their old function the new code.
         self.rebound: set[int] = set()
@@ -149,6 +152,12 @@ class Applier:
 
     def run(self, action: _plan.Action) -> bool:
         """Carry out one action; return whether it succeeded."""
+        done = self._run(action)
+        if done and action.kind != _plan.SKIP:
+            self.ran.append((action.previous or "", action.block.text(self.lines)))
+        return done
+
+    def _run(self, action: _plan.Action) -> bool:
         kind = action.kind
         if kind == _plan.SKIP:
             result = Result("skipped", "if __name__ == '__main__'", action.line)
@@ -189,8 +198,16 @@ class Applier:
         if kind in (_plan.REDEFINE, _plan.REBUILD) and action.name is not None:
             self._rebind(action.name, self.namespace.get(action.name))
         for name, value in list(self.namespace.items()):
-            if before.get(name, _MISSING) is not value:
-                register_defined(value, self.module)
+            old = before.get(name, _MISSING)
+            if old is value:
+                continue
+            register_defined(value, self.module)
+            if kind == _plan.RUN and _holds_state(old):
+                result.notes.append(
+                    f"{self._where(action.line)}: {name!r} now holds a new "
+                    f"{type(value).__name__} object; whatever kept the old one (a server, "
+                    "a registry, another module) still uses it"
+                )
         self.results.append(result)
         return True
 
@@ -282,13 +299,14 @@ class Applier:
         }.get(action.kind, f"running {action.summary!r}")
         keeps = "the old definition stays live; " if action.previous else ""
         restart = (
-            "; restart if the framework refuses new definitions while running"
+            "; a restart is needed if the framework refuses definitions while it runs"
             if action.kind in (_plan.REDEFINE, _plan.DEFINE, _plan.REBUILD)
             else ""
         )
+        message = " ".join(str(exc).split())  # one line, however the exception wraps
         error = (
-            f"{self.path}:{line}: {what} raised {type(exc).__name__}: {exc}; "
-            f"{keeps}it runs again at the next save{restart}"
+            f"{self.path}:{line}: {what} raised {type(exc).__name__}: {message}; "
+            f"{keeps}it runs again at every save until it succeeds{restart}"
         )
         return Result("failed", action.summary, line, error)
 
@@ -342,6 +360,21 @@ def generated(cls: type) -> str | None:
     except Exception:
         return "a class that cannot be inspected"
     return None
+
+
+def _holds_state(value: object) -> bool:
+    """Whether rebinding a name away from ``value`` may strand state held elsewhere.
+
+    Constants, containers of the standard library, functions, classes and
+    modules are replaced without a word; an application object (an app, a
+    connection, a client) is worth a line.
+    """
+    if value is _MISSING or value is None:
+        return False
+    kind = type(value)
+    return kind.__module__ not in ("builtins", "collections", "types", "typing") and not (
+        is_instance(value, type)
+    )
 
 
 def _functions_of(value: object, name: str) -> list[FunctionType]:

@@ -95,7 +95,7 @@ def register_defined(value: object, module: str) -> None:
         return
     for target in accessors(value):
         func, caches = innermost(target)
-        if func is not None and func.__module__ == module:
+        if func is not None and func.__module__ == module and _has_source(func):
             _register(func, caches)
 
 
@@ -109,5 +109,18 @@ def _register_class(cls: type) -> None:
         for target in accessors(value):
             func, caches = innermost(target)
             # Skip what the body merely assigned from elsewhere (aliases, imports).
-            if func is not None and func.__qualname__.startswith(prefix):
+            if func is not None and func.__qualname__.startswith(prefix) and _has_source(func):
                 _register(func, caches)
+
+
+def _has_source(func: FunctionType) -> bool:
+    """False for code made by exec() on purpose: a dataclass's __init__, a NamedTuple's __new__.
+
+    Such methods come with the class and change when it is rebuilt; they are
+    skipped without a warning, which is kept for a function made hot by name.
+    """
+    filename = func.__code__.co_filename
+    if filename.startswith("<") and filename.endswith(">"):
+        logger().debug("%s has no source file (%s); not made hot", func.__qualname__, filename)
+        return False
+    return True

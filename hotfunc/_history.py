@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from types import FunctionType
 
@@ -29,9 +30,16 @@ def history(entry: Entry) -> list[Version]:
 def diff(target: object) -> str:
     """A unified diff between the last two versions of a hot function.
 
+    Given a file's path instead, the statements the last save of that file
+    ran (imports, assignments, new definitions), before and after.
+
     Raises:
-        KeyError: ``target`` is not hot.
+        KeyError: ``target`` is neither hot nor the path of a watched file.
     """
+    if isinstance(target, os.PathLike) or (
+        isinstance(target, str) and target.endswith(".py") and os.path.isfile(target)
+    ):
+        return _file_diff(os.fspath(target))
     entry = registry[target]
     versions = history(entry)
     if len(versions) < 2:
@@ -46,6 +54,26 @@ def diff(target: object) -> str:
         tofile=f"{entry.name} v{new.version}",
     )
     return "".join(lines)
+
+
+def _file_diff(path: str) -> str:
+    sources = registry.sources_at(path)
+    if not sources:
+        msg = f"{path!r} holds nothing hot; hotfunc watches the files of hot functions"
+        raise KeyError(msg)
+    import difflib
+
+    chunks: list[str] = []
+    for source in sources:
+        for before, after in source.ran:
+            lines = difflib.unified_diff(
+                before.splitlines(keepends=True),
+                after.splitlines(keepends=True),
+                fromfile=f"{path} (before)",
+                tofile=f"{path} (ran)",
+            )
+            chunks.append("".join(lines))
+    return "".join(chunks)
 
 
 def rollback(target: object) -> Entry:

@@ -396,11 +396,36 @@ def _definition(qualname: str, node: FunctionNode, lines: list[str]) -> Definiti
     # Source text serves as the key: reading it is far cheaper than ast.dump,
     # and a reformatted default merely gets evaluated once more.
     defaults_key = "\0".join(_segment(lines, d) for d in defaults)
-    header_end = max(node.lineno, node.body[0].lineno - 1)
-    header = "".join(lines[node.lineno - 1 : header_end])
-    docstring = ast.get_docstring(node, clean=False)
     end = node.end_lineno or node.lineno
-    return Definition(qualname, first, node.lineno, end, defaults_key, f"{header}\0{docstring!r}")
+    return Definition(
+        qualname, first, node.lineno, end, defaults_key, _signature_key(node, lines, defaults_key)
+    )
+
+
+def _signature_key(node: FunctionNode, lines: list[str], defaults_key: str) -> str:
+    """What the ``def`` evaluates besides its body, as text pieces.
+
+    Built from the expressions' own text, so blank lines, comments and
+    line breaks between the parameters change nothing.
+    """
+    args = node.args
+    parts: list[str] = []
+    groups = (
+        ("/", args.posonlyargs),
+        ("", args.args),
+        ("*", [args.vararg] if args.vararg else []),
+        ("kw", args.kwonlyargs),
+        ("**", [args.kwarg] if args.kwarg else []),
+    )
+    for mark, group in groups:
+        for arg in group:
+            note = _segment(lines, arg.annotation) if arg.annotation else ""
+            parts.append(f"{mark}{arg.arg}:{note}")
+    parts.append(defaults_key)
+    parts.append(_segment(lines, node.returns) if node.returns else "")
+    parts.extend(_segment(lines, p) for p in getattr(node, "type_params", ()))
+    parts.append(repr(ast.get_docstring(node, clean=False)))
+    return "\0".join(parts)
 
 
 def _segment(lines: list[str], node: ast.expr) -> str:

@@ -375,6 +375,7 @@ class SourceFile:
         "namespace",
         "path",
         "pinned",
+        "ran",
     )
 
     def __init__(self, filename: str, path: str | None, data: bytes | None) -> None:
@@ -401,6 +402,8 @@ class SourceFile:
         self.failures: list[str] = []
         #: Kept while no function of it is alive: a module made hot whole.
         self.pinned = False
+        #: The statements the last save that ran any ran: (text before, text after).
+        self.ran: list[tuple[str, str]] = []
 
     def compress(self) -> None:
         if self.imported is not None and not self._compressed:
@@ -680,8 +683,16 @@ class Registry:
             raise KeyError(msg)
         return entry
 
+    def failures(self) -> list[str]:
+        """``file:line`` errors of top-level statements that a save could not run.
+
+        Each is retried at every later save of its file until it runs.
+        """
+        with lock:
+            return [f for s in self._files_by_filename.values() for f in s.failures]
+
     def __repr__(self) -> str:
-        return format_table(self.entries())
+        return format_table(self.entries(), self.failures())
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """IPython shows the same table as the repr."""
@@ -698,6 +709,9 @@ class Registry:
         for row in _rows(entries):
             style = None if row[-1] == "ok" else "red"
             table.add_row(*row, style=style)
+        failures = self.failures()
+        if failures:
+            table.caption = "\n".join(f"pending: {f}" for f in failures)
         return table
 
 
@@ -746,17 +760,16 @@ def _rows(entries: list[Entry]) -> list[tuple[str, str, str, str, str]]:
     ]
 
 
-def format_table(entries: list[Entry]) -> str:
-    """Render entries as the table ``repr(registry)`` shows."""
-    head = _title(entries)
-    if not entries:
-        return head
-    rows = [_COLUMNS, *_rows(entries)]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = [head]
-    for r in rows:
-        cells = [r[i].ljust(widths[i]) for i in range(4)]
-        lines.append("  ".join([*cells, r[4]]).rstrip())
+def format_table(entries: list[Entry], failures: list[str] | None = None) -> str:
+    """Render entries as the table ``repr(registry)`` shows, then pending statements."""
+    lines = [_title(entries)]
+    if entries:
+        rows = [_COLUMNS, *_rows(entries)]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for r in rows:
+            cells = [r[i].ljust(widths[i]) for i in range(4)]
+            lines.append("  ".join([*cells, r[4]]).rstrip())
+    lines.extend(f"pending: {failure}" for failure in failures or ())
     return "\n".join(lines)
 
 

@@ -179,6 +179,8 @@ def _apply_save(
             swaps.append(Swap(stepped, error, swapped))
     # Entries that had an error and were settled above recover.
     swaps.extend(Swap(e, None, False) for e in entries if e.error is not None and not _in(e, swaps))
+    if applier.ran:
+        source.ran = applier.ran
     source.baseline = compiled
     source.imported = None
     # Tracebacks and inspect.getsource() must show the new text; dropping
