@@ -127,6 +127,7 @@ def configure(
     level: int | str | None = None,
     on_error: str | Callable[[ReloadEvent], object] | None = None,
     color: bool | None = None,
+    run_statements: bool | None = None,
 ) -> None:
     """Set how hotfunc reports.
 
@@ -140,7 +141,12 @@ def configure(
             :class:`hotfunc.exceptions.ReloadError` until a save fixes it; a
             callable is called with each failed :class:`ReloadEvent`.
         color: colour the output on or off; by default only on a terminal
-            and never when ``NO_COLOR`` is set.
+            and never when ``NO_COLOR`` is set to a non-empty value.
+        run_statements: whether a save runs its new and changed top-level
+            statements (imports, constants, new functions and classes, class
+            members).  Off, only the bodies of hot functions ever change, and
+            nothing else in the file runs.  Defaults to the
+            ``HOTFUNC_RUN_STATEMENTS`` variable, or on.
 
     Raises:
         ValueError: ``on_error`` is neither a known policy nor callable.
@@ -150,6 +156,8 @@ def configure(
             msg = f"on_error must be 'log', 'raise' or a callable, not {on_error!r}"
             raise ValueError(msg)
         settings.on_error = on_error
+    if run_statements is not None:
+        settings.run_statements = bool(run_statements)
     if level is not None or color is not None:
         from . import _logging
 

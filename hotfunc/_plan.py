@@ -172,18 +172,28 @@ def _plan_region(
             news[j].live = None  # reformatted or moved: not a change
         else:
             remaining.append(j)
-    # Pair what is left with the old statement of the same name, if any.
+    # Pair what is left with the old statement of the same name, if any, then
+    # by position: an edit replaces statements where they stand.
     by_slot: dict[str, int] = {}
     for i in sorted(unmatched_old):
         node = old_nodes[i]
         name = slot(node) if node is not None else None
         if name is not None:
             by_slot.setdefault(name, i)
+    pairs: dict[int, int] = {}
+    for j in remaining:
+        name = slot(nodes[j])
+        if name is not None and name in by_slot:
+            pairs[j] = by_slot.pop(name)
+    paired_old = set(pairs.values())
+    loose_old = [i for i in sorted(unmatched_old) if i not in paired_old]
+    loose_new = [j for j in remaining if j not in pairs and slot(nodes[j]) is None]
+    for i, j in _in_place(loose_old, loose_new, len(olds), len(news)):
+        pairs[j] = i
     actions: list[Action] = []
     for j in remaining:
         node = nodes[j]
-        name = slot(node)
-        paired = by_slot.pop(name, None) if name is not None else None
+        paired = pairs.get(j)
         previous = None if paired is None else old_nodes[paired]
         previous_text = None if paired is None else old_texts[paired]
         action = _decide(node, previous, news[j], previous_text)
@@ -192,6 +202,22 @@ def _plan_region(
         else:
             news[j].live = None
     return actions
+
+
+def _in_place(olds: list[int], news: list[int], n_old: int, n_new: int) -> list[tuple[int, int]]:
+    """Pair unnamed old and new statements that stand at the same place.
+
+    Both lists hold indices into the region, in order; a pair is made when an
+    old and a new statement lie the same distance from the region's ends,
+    which is what editing a statement where it stands gives.
+    """
+    from_end = {n_old - i: i for i in olds}
+    pairs = [(from_end[n_new - j], j) for j in news if n_new - j in from_end]
+    taken_old = {i for i, _ in pairs}
+    taken_new = {j for _, j in pairs}
+    by_start = {i: i for i in olds if i not in taken_old}
+    pairs.extend((by_start[j], j) for j in news if j not in taken_new and j in by_start)
+    return pairs
 
 
 def _decide(
