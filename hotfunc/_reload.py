@@ -13,7 +13,7 @@ import linecache
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import CodeType, FunctionType
 from typing import Any
 
@@ -36,8 +36,15 @@ from ._wrappers import innermost, is_instance
 logger = logging.getLogger("hotfunc")
 
 
-def reload_source(source: SourceFile) -> list[ReloadEvent]:
+def reload_source(
+    source: SourceFile, settled: Callable[[bool], bool] | None = None
+) -> list[ReloadEvent]:
     """Bring the live module of ``source`` in line with the file on disk.
+
+    ``settled``, called after the file is read with whether it was empty,
+    says whether the read saw one save whole; when it says no (a write was
+    under way), nothing is applied, and the watcher reloads again once the
+    write is closed.
 
     Never raises for what a file holds: any failure, even one of hotfunc's
     own, becomes an error in the registry, a WARNING and a failed event.
@@ -45,7 +52,7 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
     started = time.perf_counter()
     with reloading:
         try:
-            return _reload(source, started)
+            return _reload(source, started, settled)
         except Exception as exc:  # the watcher and reload() must outlive any bug
             logger.debug("reloading %s failed", source.filename, exc_info=True)
             return _fail_file(
@@ -57,7 +64,9 @@ def reload_source(source: SourceFile) -> list[ReloadEvent]:
             )
 
 
-def _reload(source: SourceFile, started: float) -> list[ReloadEvent]:
+def _reload(
+    source: SourceFile, started: float, settled: Callable[[bool], bool] | None
+) -> list[ReloadEvent]:
     # Entries whose functions died cost nothing here; the registry prunes them.
     entries = registry.entries_of(source)
     path = source.path
@@ -78,6 +87,8 @@ def _reload(source: SourceFile, started: float) -> list[ReloadEvent]:
         return _fail_file(
             entries, started, f"{path}:1: cannot read the file: {exc.strerror}", source
         )
+    if settled is not None and not settled(not data.strip()):
+        return []  # caught mid-save: the close of that write brings it back
     digest = (len(data), hash(data))
     if digest == source.digest and not source.failures:
         return []
@@ -526,10 +537,10 @@ def notify(events: list[ReloadEvent]) -> None:
                 logger.exception("on_reload callback %r raised", callback)
 
 
-def reload_path(path: str) -> list[ReloadEvent]:
+def reload_path(path: str, settled: Callable[[bool], bool] | None = None) -> list[ReloadEvent]:
     """Reload every registered file at ``path`` (a real path) and notify subscribers."""
     events: list[ReloadEvent] = []
     for source in registry.sources_at(path, real=True):
-        events.extend(reload_source(source))
+        events.extend(reload_source(source, settled))
     notify(events)
     return events

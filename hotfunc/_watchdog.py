@@ -54,11 +54,20 @@ class WatchdogBackend:
         self._observer.name = name
         self._handler = _Handler(on_change)
         self._on_idle = on_idle
+        self._on_change = on_change
+        self._first = True
         self._warming: threading.Thread | None = None
 
     @property
     def thread(self) -> BaseObserver:
         return self._observer
+
+    def token(self, path: str) -> int:
+        return 0
+
+    def settled(self, path: str, token: int, empty: bool) -> bool:
+        """Always true: watchdog reports no write in progress to wait for."""
+        return True
 
     def add(self, folder: str) -> None:
         """Watch ``folder``; raises OSError as the observer does."""
@@ -79,6 +88,10 @@ class WatchdogBackend:
         self._warming.start()
 
     def _warm(self) -> None:
+        if self._first:
+            # Saves made while nothing watched must not be missed.
+            self._first = False
+            self._on_change({""})
         while self._observer.is_alive() and self._on_idle():
             pass
 

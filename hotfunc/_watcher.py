@@ -35,6 +35,10 @@ class Backend(Protocol):
     @property
     def thread(self) -> threading.Thread: ...
 
+    def token(self, path: str) -> int: ...
+
+    def settled(self, path: str, token: int, empty: bool) -> bool: ...
+
     def add(self, folder: str) -> None: ...
 
     def start(self) -> None: ...
@@ -136,13 +140,20 @@ class FileWatcher:
 
     def _changed(self, paths: set[str]) -> None:
         # Runs on the back-end's thread.
-        if "" in paths:  # the kernel dropped events: reread every file
+        if "" in paths:  # started, or the kernel dropped events: reread every file
             paths = set(self._files)
+        for folder in [p for p in paths if p.endswith(os.sep)]:
+            # A folder came back or went away: every file registered in it.
+            paths.update(f for f in self._files if os.path.dirname(f) + os.sep == folder)
+        backend = self._backend
+        if self._fallback is not None and threading.current_thread() is self._fallback.thread:
+            backend = self._fallback
         for path in sorted(paths & self._files):
             if self._stopping.is_set():
                 return
+            token = backend.token(path)
             try:
-                reload_path(path)
+                reload_path(path, lambda empty: backend.settled(path, token, empty))  # noqa: B023
             except Exception:  # the watcher must outlive any bug in one reload
                 logger.exception("reloading %s failed", path)
 
