@@ -169,6 +169,10 @@ def _restart_in_child() -> None:
     # threads; a lock another thread held at fork time would stay held forever.
     _registry.lock._at_fork_reinit()  # type: ignore[attr-defined]  # CPython's RLock has it
     _registry.reloading._at_fork_reinit()  # type: ignore[attr-defined]
+    # A reload the fork interrupted left functions behind their file while
+    # its content fingerprint says all is done: compare everything again.
+    for source in _registry.registry._files_by_filename.values():
+        source.digest = None
     old = _registry.watcher
     if old is None:
         return

@@ -123,9 +123,8 @@ class InotifyBackend:
         self._lost: set[str] = set()
         #: Files being written: modified, not closed yet, and since when.
         self._writing: dict[str, float] = {}
-        #: Paths changed and not yet reported; "" at start: read every file,
-        #: since saves made while nothing watched must not be missed.
-        self._changed: set[str] = {""}
+        #: Paths changed and not yet reported ("" for every file).
+        self._changed: set[str] = set()
         #: How many events each path has had, to tell whether a read raced a write.
         self._events_by_path: dict[str, int] = {}
         #: Files read empty once, and waited for.
@@ -184,6 +183,11 @@ class InotifyBackend:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.nudge()
+
+    def rescan(self) -> None:
+        """Report every file once: saves made while nothing watched must not be missed."""
+        self._changed.add("")
         self.nudge()
 
     def nudge(self) -> None:

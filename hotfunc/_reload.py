@@ -181,12 +181,13 @@ def _apply_save(
     steps.sort(key=lambda step: step[:2])
 
     swaps: list[Swap] = []
+    caches = _Caches()
     for _, _, action, stepped, found in steps:
         if action is not None:
             ok = applier.run(action)
             action.block.live = None if ok else (action.previous or "")
         elif stepped is not None and id(stepped) not in applier.rebound:
-            error, swapped = _update(stepped, found, compiled, baseline)
+            error, swapped = _update(stepped, found, compiled, baseline, caches)
             swaps.append(Swap(stepped, error, swapped))
     # Entries that had an error and were settled above recover.
     swaps.extend(Swap(e, None, False) for e in entries if e.error is not None and not _in(e, swaps))
@@ -336,6 +337,7 @@ def _update(
     found: _recompile.Located | None,
     compiled: _recompile.CompiledSource,
     baseline: _recompile.CompiledSource | None,
+    caches: _Caches,
 ) -> tuple[str | None, bool]:
     """Swap one entry to its code in ``compiled``; return (error, swapped)."""
     funcs = entry.functions
@@ -403,7 +405,7 @@ def _update(
     entry.version += 1
     entry.reloaded_at = time.time()
     _history.record(entry, found.source(compiled), funcs[0])
-    _swap.clear_caches([*entry.caches(), *_caches_around(funcs[0])])
+    _swap.clear_caches([*entry.caches(), *caches.around(funcs[0])])
     return problem, True
 
 
@@ -435,27 +437,37 @@ def _move(entry: Entry, shift: int) -> None:
     entry._shift = shift
 
 
-def _caches_around(func: FunctionType) -> list[object]:
-    """``lru_cache`` wrappers applied over ``func`` after ``@hot`` saw it.
+class _Caches:
+    """``lru_cache`` wrappers applied over hot functions after ``@hot`` saw them.
 
     Such a wrapper can only be reached from where the decorated name was
-    stored: the module's globals, or the class dict for a method.  Those are
-    small; the heap is never scanned.
+    stored: the module's globals, or the class dict for a method.  Each of
+    those is scanned once per save, whatever the number of swaps; the heap
+    is never scanned.
     """
-    places: list[Mapping[str, Any]] = [func.__globals__]
-    owner = _owner_class(func, None)
-    if owner is not None:
-        places.append(vars(owner))
-    found: list[object] = []
-    for place in places:
+
+    def __init__(self) -> None:
+        self._by_function: dict[int, list[object]] = {}
+        self._scanned: set[int] = set()
+
+    def around(self, func: FunctionType) -> list[object]:
+        self._scan(func.__globals__)
+        owner = _owner_class(func, None)
+        if owner is not None:
+            self._scan(vars(owner))
+        return self._by_function.get(id(func), [])
+
+    def _scan(self, place: Mapping[str, Any]) -> None:
+        if id(place) in self._scanned:
+            return
+        self._scanned.add(id(place))
         for value in list(place.values()):
             if is_instance(value, (staticmethod, classmethod)):
                 value = value.__func__
             if is_instance(value, _LRU_WRAPPER):
                 inner, caches = innermost(value)
-                if inner is func:
-                    found.extend(caches)
-    return found
+                if inner is not None:
+                    self._by_function.setdefault(id(inner), []).extend(caches)
 
 
 _LRU_WRAPPER = type(functools.lru_cache(maxsize=1)(lambda: None))

@@ -55,7 +55,7 @@ class WatchdogBackend:
         self._handler = _Handler(on_change)
         self._on_idle = on_idle
         self._on_change = on_change
-        self._first = True
+        self._rescan = False
         self._warming: threading.Thread | None = None
 
     @property
@@ -75,7 +75,6 @@ class WatchdogBackend:
 
     def start(self) -> None:
         self._observer.start()
-        self.nudge()
 
     def stop(self) -> None:
         self._observer.stop()
@@ -87,13 +86,18 @@ class WatchdogBackend:
         self._warming = threading.Thread(target=self._warm, name="hotfunc-warmup", daemon=True)
         self._warming.start()
 
+    def rescan(self) -> None:
+        """Report every file once, from the warm-up thread."""
+        self._rescan = True
+        self.nudge()
+
     def _warm(self) -> None:
-        if self._first:
-            # Saves made while nothing watched must not be missed.
-            self._first = False
-            self._on_change({""})
-        while self._observer.is_alive() and self._on_idle():
-            pass
+        while self._observer.is_alive():
+            if self._rescan:
+                self._rescan = False
+                self._on_change({""})
+            elif not self._on_idle() and not self._rescan:
+                return
 
     def abandon(self) -> None:
         """Nothing to release: a forked child has none of the observer's threads."""

@@ -47,6 +47,8 @@ class Backend(Protocol):
 
     def nudge(self) -> None: ...
 
+    def rescan(self) -> None: ...
+
     def abandon(self) -> None: ...
 
 
@@ -95,6 +97,10 @@ class FileWatcher:
         self._backend.start()
         for path in paths:
             self.watch(path)
+        # What is live must match the files: a save made while nothing
+        # watched (before start(), between stop() and start(), in a forked
+        # child) is applied now.
+        self._backend.rescan()
 
     def watch(self, path: str) -> None:
         """Reload ``path`` (a real path) whenever it changes."""
