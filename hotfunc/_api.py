@@ -37,11 +37,19 @@ def start(*, polling: bool | None = None, interval: float = 0.5) -> None:
         msg = f"interval must be greater than 0 to avoid spinning, not {interval!r}"
         raise ValueError(msg)
     if settings.disabled:
-        logger().info("HOTFUNC_DISABLE is set; not watching any file")
+        from . import _logging
+
+        _logging.install().info("HOTFUNC_DISABLE is set; not watching any file")
         return
     with lock:
         if _registry.watcher is not None:
-            return
+            if _registry.watcher.alive():
+                return
+            # Its thread died (it must not, but a host process can do
+            # anything to a thread): start another.
+            logger().warning("the hotfunc watcher thread had stopped; starting a new one")
+            _registry.watcher.abandon()
+            _registry.watcher = None
         from . import _logging
         from ._watcher import FileWatcher  # watchdog loads only now
 
@@ -66,8 +74,9 @@ def stop(timeout: float = 1.0) -> None:
 
 
 def is_running() -> bool:
-    """Whether the watcher is running in this process."""
-    return _registry.watcher is not None
+    """Whether the watcher's thread is running in this process."""
+    watcher = _registry.watcher
+    return watcher is not None and watcher.alive()
 
 
 def reload(target: object = None) -> list[ReloadEvent]:
@@ -168,10 +177,10 @@ def _restart_in_child() -> None:
     # A forked child has copies of the watcher objects but none of their
     # threads; a lock another thread held at fork time would stay held forever.
     _registry.lock._at_fork_reinit()  # type: ignore[attr-defined]  # CPython's RLock has it
-    _registry.reloading._at_fork_reinit()  # type: ignore[attr-defined]
     # A reload the fork interrupted left functions behind their file while
     # its content fingerprint says all is done: compare everything again.
     for source in _registry.registry._files_by_filename.values():
+        source.lock._at_fork_reinit()  # type: ignore[attr-defined]
         source.digest = None
     old = _registry.watcher
     if old is None:

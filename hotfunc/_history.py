@@ -7,7 +7,7 @@ import time
 from types import FunctionType
 
 from . import _swap
-from ._registry import Entry, Version, logger, registry, reloading
+from ._registry import Entry, Version, logger, registry
 
 #: Versions kept per function; older ones are dropped.
 KEEP = 20
@@ -87,7 +87,7 @@ def rollback(target: object) -> Entry:
         ValueError: there is no earlier version, or its closure no longer fits.
     """
     entry = registry[target]
-    with reloading:
+    with entry.source.lock:
         versions = history(entry)
         current = versions[-1] if versions else None
         anchor = current.restored if current and current.restored is not None else None

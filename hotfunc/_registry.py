@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
         def abandon(self) -> None: ...
 
+        def alive(self) -> bool: ...
+
     ReloadCallback = Callable[["ReloadEvent"], object]
 
 # Guards the registry's tables.  Held only for short bookkeeping, never
@@ -49,11 +51,6 @@ if TYPE_CHECKING:
 # functions and repr(registry) all need it.  Re-entrant, since registry
 # methods call each other.
 lock = _thread.RLock()
-
-# One reload at a time: a reload holds it across reading the file and running
-# the application's code (defaults, changed statements).  Nothing else waits
-# on it but another reload or a rollback.
-reloading = _thread.RLock()
 
 
 def logger() -> logging.Logger:
@@ -63,8 +60,8 @@ def logger() -> logging.Logger:
     return logging.getLogger("hotfunc")
 
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
+_TRUE = ("1", "true", "yes", "y", "on")
+_FALSE = ("0", "false", "no", "n", "off")
 
 
 def env_flag(name: str, default: bool) -> bool:
@@ -372,6 +369,7 @@ class SourceFile:
         "failures",
         "filename",
         "imported",
+        "lock",
         "namespace",
         "path",
         "pinned",
@@ -382,6 +380,10 @@ class SourceFile:
         #: The name code objects carry (``co_filename``), used to recompile so
         #: tracebacks keep naming the file the way the import did.
         self.filename = filename
+        #: One reload of this file at a time: held across reading it and
+        #: running the application's code (defaults, changed statements).
+        #: Other files, imports, stop() and the registry never wait on it.
+        self.lock = _thread.RLock()
         #: Absolute real path, or None when there is no file to read.
         self.path = path
         self.entries: list[Entry] = []
@@ -508,10 +510,11 @@ class Registry:
             data: bytes | None = None
             if _no_source_reason(filename) is None:
                 path = os.path.realpath(filename)
+                from ._files import read
+
                 try:
                     # The text as imported: later reloads compare against it.
-                    with open(path, "rb") as fh:
-                        data = fh.read()
+                    data = read(path)
                 except OSError:
                     data = None
             source = SourceFile(filename, path, data)
@@ -738,7 +741,7 @@ _COLUMNS = ("name", "file:line", "version", "reloaded", "status")
 
 
 def _title(entries: list[Entry]) -> str:
-    running = "running" if watcher is not None else "stopped"
+    running = "running" if watcher is not None and watcher.alive() else "stopped"
     files = {e.file for e in entries}
     return (
         f"hotfunc registry: {len(entries)} function{'s' if len(entries) != 1 else ''} "

@@ -12,12 +12,15 @@ import functools
 import linecache
 import logging
 import os
+import queue
+import stat
+import threading
 import time
 from collections.abc import Callable, Mapping
 from types import CodeType, FunctionType
 from typing import Any
 
-from . import _history, _plan, _recompile, _swap
+from . import _files, _history, _plan, _recompile, _swap
 from ._apply import Applier, line_in
 from ._registry import (
     Entry,
@@ -27,7 +30,6 @@ from ._registry import (
     lock,
     raising,
     registry,
-    reloading,
     settings,
 )
 from ._report import Swap, report
@@ -50,7 +52,7 @@ def reload_source(
     own, becomes an error in the registry, a WARNING and a failed event.
     """
     started = time.perf_counter()
-    with reloading:
+    with source.lock:
         try:
             return _reload(source, started, settled)
         except Exception as exc:  # the watcher and reload() must outlive any bug
@@ -73,7 +75,7 @@ def _reload(
     if (not entries and source.namespace is None) or path is None:
         return []
     try:
-        data = _read(path)
+        data = _files.read(path)
     except FileNotFoundError:
         source.digest = None
         return _fail_file(
@@ -85,7 +87,10 @@ def _reload(
     except OSError as exc:
         source.digest = None
         return _fail_file(
-            entries, started, f"{path}:1: cannot read the file: {exc.strerror}", source
+            entries,
+            started,
+            f"{path}:1: cannot read the file: {exc.strerror}; keeping the last good code",
+            source,
         )
     if settled is not None and not settled(not data.strip()):
         return []  # caught mid-save: the close of that write brings it back
@@ -95,12 +100,11 @@ def _reload(
     baseline = _baseline(source)
     source.digest = digest
     if not data.strip():
-        return _fail_file(
-            entries,
-            started,
-            f"{path}:1: file is empty (a save in progress?); keeping the last good code",
-            source,
-        )
+        what = "file is empty (a save in progress?)"
+        with contextlib.suppress(OSError):
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                what = "not a regular file (a FIFO, a device?), so it is not read"
+        return _fail_file(entries, started, f"{path}:1: {what}; keeping the last good code", source)
     try:
         text = _recompile.decode(data)
     except UnicodeDecodeError as exc:
@@ -225,26 +229,6 @@ def _apply_error_policy(entries: list[Entry]) -> None:
             raising.discard(entry)
 
 
-def _read(path: str) -> bytes:
-    """The file's bytes in as few system calls as possible.
-
-    Each call releases the GIL, and while the application keeps it busy,
-    getting it back costs a switch interval: open, read, close and no more.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        chunks = [os.read(fd, _CHUNK)]
-        # A regular file returns less than asked only at its end.
-        while len(chunks[-1]) == _CHUNK:
-            chunks.append(os.read(fd, _CHUNK))
-    finally:
-        os.close(fd)
-    return b"".join(chunks)
-
-
-_CHUNK = 1 << 20
-
-
 def _baseline(source: SourceFile) -> _recompile.CompiledSource | None:
     """The compiled text the live code came from, compiled on first need."""
     imported = source.imported_bytes()
@@ -298,7 +282,7 @@ def warm(source: SourceFile) -> None:
     if token is None or data is None:
         return
     compiled = _compile_bytes(data, source.filename)
-    with reloading:
+    with source.lock:
         if source.baseline is None and source.imported is token:
             _adopt(source, compiled)
 
@@ -550,9 +534,42 @@ def notify(events: list[ReloadEvent]) -> None:
 
 
 def reload_path(path: str, settled: Callable[[bool], bool] | None = None) -> list[ReloadEvent]:
-    """Reload every registered file at ``path`` (a real path) and notify subscribers."""
+    """Reload every registered file at ``path`` (a real path) for the watcher.
+
+    Subscribers are called on a thread of their own: a slow ``on_reload``
+    callback must not hold up the next save of another file.
+    """
     events: list[ReloadEvent] = []
     for source in registry.sources_at(path, real=True):
         events.extend(reload_source(source, settled))
-    notify(events)
+    if events and (callbacks or callable(settings.on_error)):
+        _notifier().put(events)
     return events
+
+
+_queue: queue.SimpleQueue[list[ReloadEvent]] | None = None
+
+
+def _notifier() -> queue.SimpleQueue[list[ReloadEvent]]:
+    """The queue a daemon thread empties into the ``on_reload`` callbacks."""
+    global _queue
+    if _queue is None:
+        _queue = queue.SimpleQueue()
+        threading.Thread(
+            target=_notify_forever, args=(_queue,), name="hotfunc-callbacks", daemon=True
+        ).start()
+    return _queue
+
+
+def _notify_forever(events: queue.SimpleQueue[list[ReloadEvent]]) -> None:
+    while True:
+        notify(events.get())
+
+
+def _forget_notifier() -> None:
+    """In a forked child the thread is gone; the next event starts another."""
+    global _queue
+    _queue = None
+
+
+os.register_at_fork(after_in_child=_forget_notifier)

@@ -175,6 +175,10 @@ class FileWatcher:
             if thread.is_alive() and thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
 
+    def alive(self) -> bool:
+        """Whether the thread that watches and reloads is running."""
+        return self._backend.thread.is_alive()
+
     def abandon(self) -> None:
         """Drop this watcher in a forked child, where its threads do not exist."""
         for backend in (self._backend, self._fallback):
