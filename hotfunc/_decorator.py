@@ -108,8 +108,14 @@ def _register_class(cls: type) -> None:
             continue
         for target in accessors(value):
             func, caches = innermost(target)
-            # Skip what the body merely assigned from elsewhere (aliases, imports).
-            if func is not None and func.__qualname__.startswith(prefix) and _has_source(func):
+            # Skip what the body merely assigned from elsewhere (aliases,
+            # imports) and what code generated (a NamedTuple's _make): the
+            # code's own qualname says where the def stood.
+            if (
+                func is not None
+                and func.__code__.co_qualname.startswith(prefix)
+                and _has_source(func)
+            ):
                 _register(func, caches)
 
 

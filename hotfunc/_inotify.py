@@ -296,7 +296,8 @@ class InotifyBackend:
         elif mask & (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE):
             self._writing.pop(path, None)
             self._changed.add(path)
-        elif mask & IN_ATTRIB and path not in self._writing:
+        elif mask & (IN_ATTRIB | IN_CREATE) and path not in self._writing:
+            # A mode change, or a file that appears without a write (a link).
             self._changed.add(path)
 
     def _gone(self, wd: int, folder: str, mask: int) -> None:
