@@ -305,7 +305,7 @@ def _hotfunc_env(**values: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("value", ["nope", "0.0", "garbage"])
 def test_a_bad_environment_value_warns_and_keeps_the_default(tmp_path, value):
-    """HOTFUNC_DISABLE and HOTFUNC_POLLING take yes/no words; anything else is named in a warning."""
+    """HOTFUNC_DISABLE and HOTFUNC_POLLING take yes/no words; a bad one is named in a warning."""
     code = "import hotfunc; from hotfunc import _registry as r; " + (
         "print(r.settings.disabled, r.settings.polling)"
     )
