@@ -3,7 +3,10 @@
     python examples/flask_app.py [--port 5000]
 
 Flask's reloader restarts the whole process on every save; hotfunc swaps the
-view function instead.
+view function instead, and runs what else the save changed: a new import, a
+new helper, a new method on a service, a changed constant.  Flask accepts no
+new route once it has served a request: hotfunc says so, and a restart is
+needed for that one.
 """
 
 from __future__ import annotations
@@ -17,12 +20,21 @@ from hotfunc import hot
 
 app = Flask(__name__)
 SESSIONS = {"alice": {"cart": ["apple"]}}  # survives every edit
+CURRENCY = "EUR"
+
+
+class CartService:
+    def items(self, name: str) -> list[str]:
+        return SESSIONS.get(name, {}).get("cart", [])
+
+
+SERVICE = CartService()
 
 
 @app.get("/user/<name>")
 @hot
 def user(name: str):
-    return jsonify({"name": name, "cart": SESSIONS.get(name, {}).get("cart", [])})
+    return jsonify({"name": name, "cart": SERVICE.items(name), "currency": CURRENCY})
 
 
 if __name__ == "__main__":

@@ -150,3 +150,63 @@ def test_modules_that_do_not_match_load_as_before(tmp_path):
     (tmp_path / "hot_one.py").write_text("def f():\n    return 1\n")
     (tmp_path / "cold_one.py").write_text("def g():\n    return 1\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+GROWING_APP = """
+import sys, time
+import store
+
+LIMIT = 1
+
+def own():
+    return LIMIT
+
+deadline = time.time() + 30
+while time.time() < deadline:
+    seen = (store.value(), own(), globals().get("extra", lambda: None)())
+    print(*seen, flush=True)
+    if seen == ("store-2 {\\"n\\": 2}", 2, "extra"):
+        sys.exit(3)
+    time.sleep(0.02)
+sys.exit(1)
+"""
+
+STORE = """
+class Store:
+    def name(self):
+        return "store-1"
+
+STORE = Store()
+
+def value():
+    return STORE.name()
+"""
+
+
+def test_run_applies_new_imports_helpers_methods_and_constants(tmp_path):
+    """Under run, the script and an imported module both take new imports, helpers,
+    methods and constants; the script's boot code and its main loop never run again."""
+    (tmp_path / "store.py").write_text(textwrap.dedent(STORE))
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent(GROWING_APP))
+    proc = _hotfunc("run", "app.py", cwd=tmp_path)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().split() == ["store-1", "1", "None"]
+    (tmp_path / "store.py").write_text(
+        "import json\n"
+        + textwrap.dedent(STORE).replace(
+            '        return "store-1"\n',
+            '        return "store-2 " + json.dumps({"n": helper()})\n\n'
+            "    def unused(self):\n        return 0\n",
+        )
+        + "\ndef helper():\n    return 2\n"
+    )
+    app.write_text(
+        app.read_text()
+        .replace("LIMIT = 1", "LIMIT = 2")
+        .replace("def own():", "def extra():\n    return 'extra'\n\ndef own():")
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert "ran: LIMIT = 2; added: extra" in err
+    assert "added: Store.unused, helper" in err

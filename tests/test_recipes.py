@@ -103,16 +103,84 @@ def test_flask(run):
     app, url = _serve(run, "flask_app.py", "/user/alice", "flask")
     pid = app.process.pid
     app.edit('return jsonify({"name": name,', 'return jsonify({"who": name.upper(),')
-    wait_for(lambda: app.get(url) == {"who": "ALICE", "cart": ["apple"]})
+    wait_for(lambda: app.get(url) == {"who": "ALICE", "cart": ["apple"], "currency": "EUR"})
     assert app.process.pid == pid and app.process.poll() is None
+
+
+def test_flask_everyday_edits(run):
+    """Flask: a new import, helper, method and constant take effect; a new route is refused
+    by Flask after its first request, and the log says that a restart is needed."""
+    app, url = _serve(run, "flask_app.py", "/user/alice", "flask")
+    app.edit("import argparse\n", "import argparse\nimport json\n")
+    app.edit(
+        "\n\nSERVICE = CartService()",
+        "\n    def count(self, name: str) -> int:\n        return len(self.items(name))\n"
+        '\n\ndef shout(text: str) -> str:\n    return text.upper() + "!"\n'
+        "\n\nSERVICE = CartService()",
+    )
+    app.edit('CURRENCY = "EUR"', 'CURRENCY = "USD"')
+    app.edit(
+        '"currency": CURRENCY})',
+        '"currency": CURRENCY, "count": SERVICE.count(name), "shout": json.dumps(shout(name))})',
+    )
+    wait_for(
+        lambda: (
+            app.get(url)
+            == {
+                "name": "alice",
+                "cart": ["apple"],
+                "currency": "USD",
+                "count": 1,
+                "shout": '"ALICE!"',
+            }
+        )
+    )
+    app.edit(
+        "\n\nif __name__",
+        '\n\n@app.get("/health")\ndef health():\n    return {"ok": True}\n\n\nif __name__',
+    )
+    app.edit('CURRENCY = "USD"', 'CURRENCY = "GBP"')  # a later save: the route is retried
+    wait_for(lambda: app.get(url)["currency"] == "GBP")
+    out = app.stop()
+    assert "flask_app.py:" in out and "a restart is needed" in out
 
 
 def test_starlette(run):
     """Starlette under uvicorn, no --reload: the endpoint reloads."""
     app, url = _serve(run, "starlette_app.py", "/stock/apple", "starlette", "uvicorn")
-    assert app.get(url) == {"item": "apple", "in_stock": 3}
+    assert app.get(url) == {"item": "apple", "in_stock": 3, "unit": "crates"}
     app.edit("INVENTORY.get(item, 0)", "INVENTORY.get(item, 0) * 100")
-    wait_for(lambda: app.get(url) == {"item": "apple", "in_stock": 300})
+    wait_for(lambda: app.get(url) == {"item": "apple", "in_stock": 300, "unit": "crates"})
+
+
+def test_starlette_everyday_edits(run):
+    """Starlette: a new import, helper, method, constant and route, without a restart."""
+    app, url = _serve(run, "starlette_app.py", "/stock/apple", "starlette", "uvicorn")
+    app.edit("import argparse\n", "import argparse\nimport json\n")
+    app.edit(
+        "\n\nSERVICE = StockService()",
+        "\n    def doubled(self, item: str) -> int:\n        return 2 * self.count(item)\n"
+        '\n\ndef shout(text: str) -> str:\n    return text.upper() + "!"\n'
+        "\n\nSERVICE = StockService()",
+    )
+    app.edit('UNIT = "crates"', 'UNIT = "boxes"')
+    app.edit(
+        '"unit": UNIT})',
+        '"unit": UNIT, "doubled": SERVICE.doubled(item), "shout": json.dumps(shout(item))})',
+    )
+    wait_for(
+        lambda: (
+            app.get(url)
+            == {"item": "apple", "in_stock": 3, "unit": "boxes", "doubled": 6, "shout": '"APPLE!"'}
+        )
+    )
+    app.edit(
+        "\nif __name__",
+        "\n\nasync def health(request):\n    return JSONResponse({'ok': True})\n\n\n"
+        'app.add_route("/health", health)\n\nif __name__',
+    )
+    health = url.replace("/stock/apple", "/health")
+    wait_for(lambda: app.get(health) == {"ok": True})
 
 
 def test_multiprocessing_pool(run):
