@@ -206,7 +206,7 @@ def test_run_applies_new_imports_helpers_methods_and_constants(tmp_path):
         .replace("LIMIT = 1", "LIMIT = 2")
         .replace("def own():", "def extra():\n    return 'extra'\n\ndef own():")
     )
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
     assert "ran: LIMIT = 2; added: extra" in err
     assert "added: Store.unused, helper" in err
