@@ -94,57 +94,77 @@ class Action:
         return f"<{self.kind} {self.summary!r} at line {self.line}>"
 
 
-def plan(old: CompiledSource | None, new: CompiledSource, *, retry: bool) -> list[Action]:
+class Plan:
+    """What a save must do, and what it may leave alone."""
+
+    __slots__ = ("actions", "same_blocks", "same_defs")
+
+    def __init__(self) -> None:
+        #: The actions, in file order.
+        self.actions: list[Action] = []
+        #: ids of the blocks compiled again whose statement did not change:
+        #: their functions only take new positions.
+        self.same_blocks: set[int] = set()
+        #: Qualnames of the functions in changed classes whose ``def`` did not change.
+        self.same_defs: set[str] = set()
+
+    def unchanged(self, block: Block, qualname: str) -> bool:
+        """Whether the function ``qualname`` of ``block`` is the same statement as before.
+
+        Its bytecode may still differ: CPython compiles a method call on an
+        imported name apart from other calls, so an import added elsewhere in
+        the file changes the bytecode, not the behaviour.
+        """
+        return id(block) in self.same_blocks or qualname in self.same_defs
+
+
+def plan(old: CompiledSource | None, new: CompiledSource, *, retry: bool) -> Plan:
     """The actions that bring the live module from ``old``'s text to ``new``'s.
 
     ``new.region`` says which blocks were compiled again; the others are
     unchanged text.  ``retry`` also plans the carried blocks whose earlier run
-    failed.  Actions come in file order.
+    failed.
     """
-    actions: list[Action] = []
+    result = Plan()
     region = new.region
     in_region: set[int] = set()
     if region is not None and old is not None:
         olds = old.blocks[region.old_lo : region.old_hi]
         news = new.blocks[region.new_lo : region.new_hi]
         in_region = set(map(id, news))
-        actions.extend(_plan_region(old, olds, new, news, region.nodes))
-    elif region is not None:
-        # No known text the module was built from: nothing can be compared,
-        # and running the whole file again is exactly what must never happen.
-        pass
+        _plan_region(result, old, olds, new, news, region.nodes)
+    # Without a known text the module was built from, nothing can be
+    # compared, and running the whole file again is what must never happen.
     if retry:
         for block in new.blocks:
             if block.live is not None and id(block) not in in_region:
                 node = _parse_block(new, block)
                 previous = _parse_text(block.live)
-                action = _decide(node, previous, block, block.live or None)
+                action = _decide(result, node, previous, block, block.live or None)
                 if action is not None:
-                    actions.append(action)
-        actions.sort(key=lambda a: a.block.start)
-    return actions
+                    result.actions.append(action)
+    result.actions.sort(key=lambda a: a.block.start)
+    return result
 
 
 def _plan_region(
+    result: Plan,
     old: CompiledSource,
     olds: list[Block],
     new: CompiledSource,
     news: list[Block],
     nodes: list[ast.stmt],
-) -> list[Action]:
+) -> None:
     # What is live for each old block: its own text, or the text remembered
     # when running it failed.
     old_texts = [b.text(old.lines) if b.live is None else b.live for b in olds]
-    old_nodes: list[ast.stmt | None] = _parse_blocks(old, olds)
-    for i, block in enumerate(olds):
-        if block.live is not None:
-            old_nodes[i] = _parse_text(block.live)
     unmatched_old = set(range(len(olds)))
     by_text: dict[str, list[int]] = {}
     for i, block in enumerate(olds):
         if block.live is None:
             by_text.setdefault(old_texts[i], []).append(i)
-    # Identical text is the same statement; only the rest is compared by tree.
+    # Identical text is the same statement; only the rest is parsed and
+    # compared by tree.
     changed: list[int] = []
     for j, block in enumerate(news):
         candidates = by_text.get(block.text(new.lines))
@@ -152,14 +172,19 @@ def _plan_region(
             candidates.pop(0)
         if candidates:
             unmatched_old.discard(candidates.pop(0))
-            block.live = None
+            result.same_blocks.add(id(block))
         else:
             changed.append(j)
     if not changed:
-        return []
-    by_key: dict[str, list[int]] = {}
+        return
+    old_nodes: dict[int, ast.stmt | None] = {}
     for i in sorted(unmatched_old):
-        node = old_nodes[i]
+        block = olds[i]
+        old_nodes[i] = (
+            _parse_block_or_none(old, block) if block.live is None else _parse_text(block.live)
+        )
+    by_key: dict[str, list[int]] = {}
+    for i, node in old_nodes.items():
         if node is not None:
             by_key.setdefault(key(node), []).append(i)
     remaining: list[int] = []
@@ -169,14 +194,14 @@ def _plan_region(
             candidates.pop(0)
         if candidates:
             unmatched_old.discard(candidates.pop(0))
-            news[j].live = None  # reformatted or moved: not a change
+            result.same_blocks.add(id(news[j]))  # reformatted or moved: not a change
         else:
             remaining.append(j)
     # Pair what is left with the old statement of the same name, if any, then
     # by position: an edit replaces statements where they stand.
     by_slot: dict[str, int] = {}
     for i in sorted(unmatched_old):
-        node = old_nodes[i]
+        node = old_nodes.get(i)
         name = slot(node) if node is not None else None
         if name is not None:
             by_slot.setdefault(name, i)
@@ -190,18 +215,15 @@ def _plan_region(
     loose_new = [j for j in remaining if j not in pairs and slot(nodes[j]) is None]
     for i, j in _in_place(loose_old, loose_new, len(olds), len(news)):
         pairs[j] = i
-    actions: list[Action] = []
     for j in remaining:
-        node = nodes[j]
         paired = pairs.get(j)
-        previous = None if paired is None else old_nodes[paired]
+        previous = None if paired is None else old_nodes.get(paired)
         previous_text = None if paired is None else old_texts[paired]
-        action = _decide(node, previous, news[j], previous_text)
+        action = _decide(result, nodes[j], previous, news[j], previous_text)
         if action is not None:
-            actions.append(action)
+            result.actions.append(action)
         else:
-            news[j].live = None
-    return actions
+            result.same_blocks.add(id(news[j]))
 
 
 def _in_place(olds: list[int], news: list[int], n_old: int, n_new: int) -> list[tuple[int, int]]:
@@ -221,7 +243,11 @@ def _in_place(olds: list[int], news: list[int], n_old: int, n_new: int) -> list[
 
 
 def _decide(
-    node: ast.stmt, previous: ast.stmt | None, block: Block, previous_text: str | None
+    result: Plan,
+    node: ast.stmt,
+    previous: ast.stmt | None,
+    block: Block,
+    previous_text: str | None,
 ) -> Action | None:
     if is_main_guard(node):
         return Action(SKIP, block, node, previous_text)
@@ -236,23 +262,29 @@ def _decide(
             return Action(DEFINE, block, node, previous_text)
         if _header(node) != _header(previous):
             return Action(REBUILD, block, node, previous_text)
-        members = _members(node, previous)
+        members = _members(node, previous, node.name, result.same_defs)
         if not members:
             return None
         return Action(MEMBERS, block, node, previous_text, members)
     return Action(RUN, block, node, previous_text)
 
 
-def _members(node: ast.ClassDef, previous: ast.ClassDef) -> list[Member]:
-    """The members of ``node`` that differ from every member of ``previous``."""
+def _members(
+    node: ast.ClassDef, previous: ast.ClassDef, qualname: str, same: set[str]
+) -> list[Member]:
+    """The members of ``node`` that differ from every member of ``previous``.
+
+    Adds to ``same`` the qualnames of the functions the unchanged members define.
+    """
     unmatched: dict[str, list[ast.stmt]] = {}
     for member in previous.body:
         unmatched.setdefault(key(member), []).append(member)
     changed_nodes: list[ast.stmt] = []
     for member in node.body:
-        same = unmatched.get(key(member))
-        if same:
-            same.pop(0)
+        alike = unmatched.get(key(member))
+        if alike:
+            alike.pop(0)
+            same.update(_qualnames(member, qualname + "."))
         else:
             changed_nodes.append(member)
     # What is left of the old body, by name and in order: a property's getter
@@ -283,7 +315,7 @@ def _members(node: ast.ClassDef, previous: ast.ClassDef) -> list[Member]:
                 and before.name == member.name
                 and _header(member) == _header(before)
             ):
-                nested = _members(member, before)
+                nested = _members(member, before, f"{qualname}.{member.name}", same)
                 if nested:
                     changed.append(Member(MEMBERS, member, name, False, nested))
             else:
@@ -293,6 +325,17 @@ def _members(node: ast.ClassDef, previous: ast.ClassDef) -> list[Member]:
             field = not is_docstring(member)
             changed.append(Member(RUN, member, name, field=field))
     return changed
+
+
+def _qualnames(node: ast.stmt, prefix: str) -> list[str]:
+    """Qualnames of the functions a class-body statement defines, nested ones too."""
+    if isinstance(node, _DEFS):
+        name = prefix + node.name
+        inner = [q for child in node.body for q in _qualnames(child, name + ".<locals>.")]
+        return [name, *inner]
+    if isinstance(node, ast.ClassDef):
+        return [q for child in node.body for q in _qualnames(child, f"{prefix}{node.name}.")]
+    return []
 
 
 def key(node: ast.AST) -> str:
@@ -356,22 +399,6 @@ def summarize(node: ast.stmt, width: int = 40) -> str:
     except Exception:  # unparse is best effort for a log line
         text = type(node).__name__
     return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _parse_blocks(compiled: CompiledSource, blocks: list[Block]) -> list[ast.stmt | None]:
-    """The statements of consecutive ``blocks``, parsed at their real lines."""
-    if not blocks:
-        return []
-    start, end = blocks[0].start, blocks[-1].end
-    text = "".join(compiled.lines[start - 1 : end])
-    try:
-        body = ast.parse("\n" * (start - 1) + text).body
-    except SyntaxError:
-        body = []
-    if len(body) != len(blocks):
-        # The text compiled as these blocks before; parse each on its own.
-        return [_parse_block_or_none(compiled, b) for b in blocks]
-    return list(body)
 
 
 def _parse_block_or_none(compiled: CompiledSource, block: Block) -> ast.stmt | None:

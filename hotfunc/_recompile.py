@@ -261,6 +261,10 @@ def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSour
     if _future_flags(tree):
         return _full_update(old, text, filename)
     nodes = list(tree.body)
+    if {n for stmt in nodes for n in _imported_names(stmt)} != imported_names(blocks[lo : hi + 1]):
+        # An import came or went: calls on that name elsewhere in the file
+        # compile differently now, so every block is compiled again.
+        return _full_update(old, text, filename)
     imported = imported_names([*blocks[:lo], *blocks[hi + 1 :]])
     if imported:
         tree.body.append(_import_guard(imported, start))

@@ -160,10 +160,11 @@ def _apply_save(
     started: float,
 ) -> list[ReloadEvent]:
     """Run what changed and swap what changed, in file order; then report."""
-    actions: list[_plan.Action] = []
-    if settings.run_statements and source.namespace is not None:
-        actions = _plan.plan(baseline, compiled, retry=bool(source.failures))
+    planned = _plan.plan(baseline, compiled, retry=bool(source.failures))
     compiled.region = None  # syntax trees are large; the actions keep what they need
+    actions = planned.actions
+    if not settings.run_statements or source.namespace is None:
+        actions = []  # function bodies only
     applier = Applier(source, compiled, path)
     if actions:
         applier.prepare(actions)
@@ -191,7 +192,8 @@ def _apply_save(
             ok = applier.run(action)
             action.block.live = None if ok else (action.previous or "")
         elif stepped is not None and id(stepped) not in applier.rebound:
-            error, swapped = _update(stepped, found, compiled, baseline, caches)
+            same = found is not None and planned.unchanged(found.block, stepped.qualname)
+            error, swapped = _update(stepped, found, compiled, baseline, caches, same)
             swaps.append(Swap(stepped, error, swapped))
     # Entries that had an error and were settled above recover.
     swaps.extend(Swap(e, None, False) for e in entries if e.error is not None and not _in(e, swaps))
@@ -322,8 +324,13 @@ def _update(
     compiled: _recompile.CompiledSource,
     baseline: _recompile.CompiledSource | None,
     caches: _Caches,
+    same: bool = False,
 ) -> tuple[str | None, bool]:
-    """Swap one entry to its code in ``compiled``; return (error, swapped)."""
+    """Swap one entry to its code in ``compiled``; return (error, swapped).
+
+    ``same`` says the ``def`` statement did not change: whatever differs in
+    the code is positions, or how an imported name is called.
+    """
     funcs = entry.functions
     path = entry.file
     if found is None:
@@ -337,7 +344,7 @@ def _update(
         # The text it was built from is unknown (never readable): take the
         # file as it is now for its defaults and annotations.
         entry._definition = definition
-    signature_changed = definition.signature_key != entry._definition.signature_key
+    signature_changed = not same and definition.signature_key != entry._definition.signature_key
     code = found.code()
     if (
         "__class__" in code.co_freevars
@@ -347,7 +354,7 @@ def _update(
         code = _explicit_super(entry, compiled, found, funcs[0]) or code
     code_changed = code != entry.code
     # Moved, reformatted or re-commented: new positions, same behaviour.
-    moved = code_changed and _recompile.same_behaviour(entry.code, code)
+    moved = code_changed and (same or _recompile.same_behaviour(entry.code, code))
     if not code_changed and not signature_changed:
         _settle(entry, found)
         return None, False

@@ -450,6 +450,39 @@ def test_moved_function_that_calls_an_imported_object_keeps_its_version(project,
     assert hotfunc.diff(mod.moved) == ""
 
 
+def test_an_added_import_bumps_no_function_that_calls_through_it(project, wait):
+    """Adding an import changes how CPython compiles method calls on that name
+    everywhere in the file; functions whose text did not change keep their version."""
+    source = """
+        from hotfunc import hot
+        {imports}
+        @hot
+        def dumps():
+            return json.dumps([1])
+
+        class Codec:
+            @hot
+            def encode(self):
+                return json.dumps([2])
+
+            @hot
+            def other(self):
+                return {value}
+        """
+    mod = project.load(source.format(imports="json = __import__('json')", value=1))
+    events: list[hotfunc.ReloadEvent] = []
+    _events(events)
+    project.edit(mod, source.format(imports="import json", value=2))
+    wait(lambda: mod.Codec().other() == 2)
+    assert sorted((e.action, e.target) for e in events) == [
+        ("ran", "import json"),
+        ("swapped", f"{mod.__name__}.Codec.other"),
+    ]
+    assert hotfunc.registry[mod.dumps].version == 0
+    assert hotfunc.registry[mod.Codec.encode].version == 0
+    assert mod.dumps() == "[1]" and mod.Codec().encode() == "[2]"
+
+
 def test_opt_out_runs_nothing_but_hot_bodies(project, wait, monkeypatch):
     """Rule 13: with run_statements off, only hot function bodies change."""
     hotfunc.configure(run_statements=False)

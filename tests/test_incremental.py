@@ -24,11 +24,16 @@ PIECES = [
     "try:\n    import nothing{n}\nexcept ImportError:\n    def t{n}(): return {n}\n",
     "x{n} = (\n    1,\n    2,\n)\n",
     "def one{n}(): return {n}\n",
+    # A method call on an imported name compiles apart from one on any other name.
+    "from json import decoder as dec{n}\n",
+    "def uses{n}():\n    return dec{m}.JSONDecoder().decode('1') + os.getpid()\n",
 ]
 
 
 def _pieces(rng: random.Random, count: int) -> list[str]:
-    return [rng.choice(PIECES).format(n=rng.randrange(100)) for _ in range(count)]
+    return [
+        rng.choice(PIECES).format(n=rng.randrange(100), m=rng.randrange(100)) for _ in range(count)
+    ]
 
 
 def _edit(rng: random.Random, pieces: list[str]) -> list[str]:
@@ -83,8 +88,8 @@ def test_incremental_equals_full(seed):
         incremental = _recompile.update_source(current, text, "gen.py")
         full = _recompile.compile_source(text, "gen.py")
         assert _summary(incremental) == _summary(full)
-        assert [(b.start, b.end) for b in incremental.blocks] == [
-            (b.start, b.end) for b in full.blocks
+        assert [(b.start, b.end, b.imports) for b in incremental.blocks] == [
+            (b.start, b.end, b.imports) for b in full.blocks
         ]
         current = incremental
 
@@ -106,3 +111,13 @@ def test_future_import_change_recompiles_all():
     new = _recompile.update_source(old, "from __future__ import annotations\n" + text, "x.py")
     assert new.flags
     assert _summary(new) == _summary(_recompile.compile_source(new.text, "x.py"))
+
+
+def test_method_call_on_a_name_imported_elsewhere_compiles_as_in_the_file():
+    """A region compiled alone still knows which names the file imports."""
+    text = "from flask import request\n\ndef a():\n    return 1\n\n\ndef b():\n    return request.get_json()\n"
+    old = _recompile.compile_source(text, "x.py")
+    new = _recompile.update_source(old, text.replace("return 1", "return 2"), "x.py")
+    moved = _recompile.update_source(old, text.replace("\n\ndef b", "\n\n\n\ndef b"), "x.py")
+    for compiled in (new, moved):
+        assert _summary(compiled) == _summary(_recompile.compile_source(compiled.text, "x.py"))
