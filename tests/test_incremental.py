@@ -115,7 +115,10 @@ def test_future_import_change_recompiles_all():
 
 def test_method_call_on_a_name_imported_elsewhere_compiles_as_in_the_file():
     """A region compiled alone still knows which names the file imports."""
-    text = "from flask import request\n\ndef a():\n    return 1\n\n\ndef b():\n    return request.get_json()\n"
+    text = (
+        "from flask import request\n\ndef a():\n    return 1\n\n\n"
+        "def b():\n    return request.get_json()\n"
+    )
     old = _recompile.compile_source(text, "x.py")
     new = _recompile.update_source(old, text.replace("return 1", "return 2"), "x.py")
     moved = _recompile.update_source(old, text.replace("\n\ndef b", "\n\n\n\ndef b"), "x.py")
