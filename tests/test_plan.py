@@ -63,7 +63,10 @@ def test_new_and_changed_statements_in_file_order():
 
 def test_body_change_is_an_update_and_decorator_change_a_redefine():
     """Rules 4 and 7: a body edit swaps in place; a decorator edit runs the def again."""
-    base = "import functools\n\ndef f():\n    return 1\n\n@functools.lru_cache(2)\ndef g():\n    return 1\n"
+    base = (
+        "import functools\n\ndef f():\n    return 1\n\n"
+        "@functools.lru_cache(2)\ndef g():\n    return 1\n"
+    )
     new = base.replace("return 1", "return 2", 1).replace("lru_cache(2)", "lru_cache(3)")
     assert _kinds(_plan_of(base, new)) == [("update", "f"), ("redefine", "g")]
 
