@@ -61,7 +61,8 @@ class Applier:
         self.flags = compiled.flags
         self.namespace: dict[str, Any] = source.namespace if source.namespace is not None else {}
         self.module = str(self.namespace.get("__name__", ""))
-        self.imported = _recompile.imported_names(compiled.blocks)
+        self._blocks = compiled.blocks
+        self._imported: set[str] | None = None
         self.lines = compiled.lines
         self.results: list[Result] = []
         #: (text before, text after) of each statement that ran, for diff().
@@ -69,6 +70,13 @@ class Applier:
         #: Entries given a new function object by this save: the engine must
         #: not also send their old function the new code.
         self.rebound: set[int] = set()
+
+    @property
+    def imported(self) -> set[str]:
+        """Names the file imports, for compiling statements as the file does."""
+        if self._imported is None:
+            self._imported = _recompile.imported_names(self._blocks)
+        return self._imported
 
     # -- before the swaps ------------------------------------------------------
 

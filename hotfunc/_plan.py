@@ -140,7 +140,15 @@ def plan(old: CompiledSource | None, new: CompiledSource, *, retry: bool) -> Pla
             if block.live is not None and id(block) not in in_region:
                 node = _parse_block(new, block)
                 previous = _parse_text(block.live)
-                action = _decide(result, node, previous, block, block.live or None)
+                action = _decide(
+                    result,
+                    node,
+                    new.lines,
+                    previous,
+                    block.live.splitlines(keepends=True),
+                    block,
+                    block.live or None,
+                )
                 if action is not None:
                     result.actions.append(action)
     result.actions.sort(key=lambda a: a.block.start)
@@ -163,8 +171,9 @@ def _plan_region(
     for i, block in enumerate(olds):
         if block.live is None:
             by_text.setdefault(old_texts[i], []).append(i)
-    # Identical text is the same statement; only the rest is parsed and
-    # compared by tree.
+    # Identical text is the same statement.  Syntax trees are compared only
+    # for what is left, and only as far as a decision needs: ast.dump of a
+    # large class costs more than the rest of a reload.
     changed: list[int] = []
     for j, block in enumerate(news):
         candidates = by_text.get(block.text(new.lines))
@@ -177,53 +186,86 @@ def _plan_region(
             changed.append(j)
     if not changed:
         return
+    # The common save changes one function's body: its decorators' text is
+    # unchanged, and the old statement need not be parsed to say so.
+    if len(changed) == 1 and len(unmatched_old) == 1:
+        (j,), (i,) = changed, unmatched_old
+        if _same_def_head(olds[i], old.lines, nodes[j], new.lines):
+            result.actions.append(Action(UPDATE, news[j], nodes[j], old_texts[i]))
+            return
     old_nodes: dict[int, ast.stmt | None] = {}
+    old_lines: dict[int, list[str]] = {}
     for i in sorted(unmatched_old):
         block = olds[i]
-        old_nodes[i] = (
-            _parse_block_or_none(old, block) if block.live is None else _parse_text(block.live)
-        )
-    by_key: dict[str, list[int]] = {}
-    for i, node in old_nodes.items():
-        if node is not None:
-            by_key.setdefault(key(node), []).append(i)
-    remaining: list[int] = []
-    for j in changed:
-        candidates = by_key.get(key(nodes[j]))
-        while candidates and candidates[0] not in unmatched_old:
-            candidates.pop(0)
-        if candidates:
-            unmatched_old.discard(candidates.pop(0))
-            result.same_blocks.add(id(news[j]))  # reformatted or moved: not a change
+        if block.live is None:
+            old_nodes[i], old_lines[i] = _parse_block_or_none(old, block), old.lines
         else:
-            remaining.append(j)
-    # Pair what is left with the old statement of the same name, if any, then
-    # by position: an edit replaces statements where they stand.
+            old_nodes[i] = _parse_text(block.live)
+            old_lines[i] = block.live.splitlines(keepends=True)
+    # Pair with the old statement of the same name, if any...
     by_slot: dict[str, int] = {}
     for i in sorted(unmatched_old):
-        node = old_nodes.get(i)
+        node = old_nodes[i]
         name = slot(node) if node is not None else None
         if name is not None:
             by_slot.setdefault(name, i)
     pairs: dict[int, int] = {}
-    for j in remaining:
+    for j in changed:
         name = slot(nodes[j])
         if name is not None and name in by_slot:
             pairs[j] = by_slot.pop(name)
+    # ...then unnamed statements by tree (a reformatted call is no change)...
     paired_old = set(pairs.values())
+    by_key: dict[str, list[int]] = {}
+    for i in sorted(unmatched_old - paired_old):
+        node = old_nodes[i]
+        if node is not None and slot(node) is None:
+            by_key.setdefault(key(node), []).append(i)
+    remaining: list[int] = []
+    for j in changed:
+        if j in pairs:
+            remaining.append(j)
+            continue
+        candidates = by_key.get(key(nodes[j])) if slot(nodes[j]) is None else None
+        if candidates:
+            paired_old.add(candidates.pop(0))
+            result.same_blocks.add(id(news[j]))
+        else:
+            remaining.append(j)
+    # ...then by place: an edit replaces statements where they stand.
     loose_old = [i for i in sorted(unmatched_old) if i not in paired_old]
     loose_new = [j for j in remaining if j not in pairs and slot(nodes[j]) is None]
     for i, j in _in_place(loose_old, loose_new, len(olds), len(news)):
         pairs[j] = i
     for j in remaining:
         paired = pairs.get(j)
-        previous = None if paired is None else old_nodes.get(paired)
-        previous_text = None if paired is None else old_texts[paired]
-        action = _decide(result, nodes[j], previous, news[j], previous_text)
+        previous = None if paired is None else old_nodes[paired]
+        action = _decide(
+            result,
+            nodes[j],
+            new.lines,
+            previous,
+            [] if paired is None else old_lines[paired],
+            news[j],
+            None if paired is None else old_texts[paired],
+        )
         if action is not None:
             result.actions.append(action)
         else:
             result.same_blocks.add(id(news[j]))
+
+
+def _same_def_head(block: Block, lines: list[str], node: ast.stmt, new_lines: list[str]) -> bool:
+    """Whether ``node`` is a ``def`` of the name the live ``block`` defines, with
+    the same decorator text."""
+    if block.live is not None or not block.definitions or not isinstance(node, _DEFS):
+        return False
+    definition = block.definitions[0]
+    if definition.qualname != node.name:
+        return False
+    old_head = lines[block.start - 1 : definition.lineno + block.shift - 1]
+    first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
+    return old_head == new_lines[first - 1 : node.lineno - 1]
 
 
 def _in_place(olds: list[int], news: list[int], n_old: int, n_new: int) -> list[tuple[int, int]]:
@@ -245,10 +287,13 @@ def _in_place(olds: list[int], news: list[int], n_old: int, n_new: int) -> list[
 def _decide(
     result: Plan,
     node: ast.stmt,
+    lines: list[str],
     previous: ast.stmt | None,
+    previous_lines: list[str],
     block: Block,
     previous_text: str | None,
 ) -> Action | None:
+    """The action ``node`` needs, given the statement it replaces (None: nothing)."""
     if is_main_guard(node):
         return Action(SKIP, block, node, previous_text)
     if isinstance(node, _DEFS):
@@ -256,21 +301,29 @@ def _decide(
             return Action(DEFINE, block, node, previous_text)
         if _dump_all(node.decorator_list) != _dump_all(previous.decorator_list):
             return Action(REDEFINE, block, node, previous_text)
+        # Body or signature: the engine compares code and swaps what differs.
         return Action(UPDATE, block, node, previous_text)
     if isinstance(node, ast.ClassDef):
         if not isinstance(previous, ast.ClassDef) or previous.name != node.name:
             return Action(DEFINE, block, node, previous_text)
         if _header(node) != _header(previous):
             return Action(REBUILD, block, node, previous_text)
-        members = _members(node, previous, node.name, result.same_defs)
+        members = _members(node, lines, previous, previous_lines, node.name, result.same_defs)
         if not members:
             return None
         return Action(MEMBERS, block, node, previous_text, members)
+    if previous is not None and key(previous) == key(node):
+        return None  # reformatted
     return Action(RUN, block, node, previous_text)
 
 
 def _members(
-    node: ast.ClassDef, previous: ast.ClassDef, qualname: str, same: set[str]
+    node: ast.ClassDef,
+    lines: list[str],
+    previous: ast.ClassDef,
+    previous_lines: list[str],
+    qualname: str,
+    same: set[str],
 ) -> list[Member]:
     """The members of ``node`` that differ from every member of ``previous``.
 
@@ -278,22 +331,28 @@ def _members(
     """
     unmatched: dict[str, list[ast.stmt]] = {}
     for member in previous.body:
-        unmatched.setdefault(key(member), []).append(member)
+        unmatched.setdefault(_text(member, previous_lines), []).append(member)
     changed_nodes: list[ast.stmt] = []
     for member in node.body:
-        alike = unmatched.get(key(member))
+        alike = unmatched.get(_text(member, lines))
         if alike:
             alike.pop(0)
             same.update(_qualnames(member, qualname + "."))
         else:
             changed_nodes.append(member)
-    # What is left of the old body, by name and in order: a property's getter
-    # and setter share their name.
+    # What is left of the old body, by name and in order (a property's
+    # getter and setter share their name), and unnamed, by tree.
     left: dict[str, list[ast.stmt]] = {}
-    for member in previous.body:
-        name = slot(member)
-        if name is not None and any(member is m for m in unmatched.get(key(member), ())):
-            left.setdefault(name, []).append(member)
+    unnamed: dict[str, list[ast.stmt]] = {}
+    for rest in unmatched.values():
+        for member in rest:
+            name = slot(member)
+            if name is not None:
+                left.setdefault(name, []).append(member)
+            else:
+                unnamed.setdefault(key(member), []).append(member)
+    for olds in left.values():
+        olds.sort(key=lambda m: m.lineno)
     changed: list[Member] = []
     for member in changed_nodes:
         name = slot(member)
@@ -315,16 +374,28 @@ def _members(
                 and before.name == member.name
                 and _header(member) == _header(before)
             ):
-                nested = _members(member, before, f"{qualname}.{member.name}", same)
+                nested = _members(
+                    member, lines, before, previous_lines, f"{qualname}.{member.name}", same
+                )
                 if nested:
                     changed.append(Member(MEMBERS, member, name, False, nested))
             else:
                 kind = RUN if before is not None else DEFINE
                 changed.append(Member(kind, member, name, field=False))
+        elif before is not None and key(before) == key(member):
+            continue  # reformatted
+        elif before is None and unnamed.get(key(member)):
+            unnamed[key(member)].pop(0)  # an unnamed statement, reformatted
         else:
-            field = not is_docstring(member)
-            changed.append(Member(RUN, member, name, field=field))
+            changed.append(Member(RUN, member, name, field=not is_docstring(member)))
     return changed
+
+
+def _text(node: ast.stmt, lines: list[str]) -> str:
+    """A statement's whole lines, decorators included."""
+    decorators = getattr(node, "decorator_list", None)
+    first = decorators[0].lineno if decorators else node.lineno
+    return "".join(lines[first - 1 : node.end_lineno or node.lineno])
 
 
 def _qualnames(node: ast.stmt, prefix: str) -> list[str]:

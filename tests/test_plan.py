@@ -41,11 +41,17 @@ def _kinds(plan: _plan.Plan) -> list[tuple[str, str]]:
 
 
 def test_reformatting_and_comments_plan_nothing():
-    """Rule 1: layout, comments and moved lines are not changes."""
+    """Rule 1: layout, comments and moved lines are not changes.
+
+    A ``def`` whose text differs goes to the engine as an update, which
+    compares code and takes a reformatted body as moved (see test_growth).
+    """
     new = "# header\n" + BASE.replace("LIMIT = 3", "LIMIT = (3)  # three").replace(
-        "return LIMIT", "return  LIMIT"
+        "    TAX = 1", "    TAX = (1)  # one"
     )
     assert _plan_of(BASE, new).actions == []
+    body = _plan_of(BASE, BASE.replace("return LIMIT", "return  LIMIT"))
+    assert _kinds(body) == [("update", "helper")]
 
 
 def test_new_and_changed_statements_in_file_order():
