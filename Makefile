@@ -19,9 +19,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The model-based test with thousands of random edit sequences instead of CI's few hundred.
+# The model-based test with thousands of random edit sequences instead of CI's
+# few hundred, and the torn-save stress test for a minute instead of 2 s.
 fuzz: $(STAMP)
-	HOTFUNC_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest tests/test_model.py -o timeout=1800
+	HOTFUNC_FUZZ_EXAMPLES=5000 HOTFUNC_STRESS_SECONDS=60 $(BIN)/python -m pytest \
+		tests/test_model.py tests/test_reliability.py -k "model or chunked" -o timeout=1800
 
 # The benchmarks get an environment of their own, with the peers they compare
 # against; a peer that fails to install is skipped by the run.

@@ -92,6 +92,15 @@ class Applier:
                 self.namespace.get(action.name or "", None), action.node
             ):
                 action.kind = _plan.REDEFINE
+            elif (
+                action.kind == _plan.DEFINE
+                and isinstance(action.node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and self._adopt(self.namespace.get(action.name or "", None), action.node)
+            ):
+                # A def removed from the file left its function in the module
+                # (and wherever the program keeps it); now it is back, that
+                # function takes the code, and no second one is made.
+                action.kind = _plan.UPDATE
             elif action.kind == _plan.MEMBERS:
                 cls = self._live_class(action)
                 node = action.node

@@ -396,6 +396,19 @@ def test_removed_definition_leaves_the_live_object(project, wait):
     assert mod.gone() == "here"
 
 
+def test_restored_definition_takes_the_code_in_place(project, wait):
+    """A def removed and then restored swaps the function the program kept; no second one."""
+    source = BOOT + "\n    def gone():\n        return '{v}'\n"
+    mod = project.load(source.format(v="one"))
+    kept = mod.gone
+    project.edit(mod, BOOT)
+    _marker(project, mod, wait, 1)
+    project.edit(mod, source.format(v="two"))
+    wait(lambda: kept() == "two")
+    assert mod.gone is kept
+    assert len([e for e in hotfunc.registry if e.qualname == "gone"]) == 1
+
+
 def test_one_line_per_save_and_events_carry_the_facts(project, wait, caplog):
     """Rule 12: one INFO line names what was swapped, ran and added; events say the same."""
     caplog.set_level(logging.INFO, logger="hotfunc")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 import itertools
 import os
+import shutil
 import sys
 import threading
+import time
 
 import pytest
 
@@ -43,8 +45,26 @@ edits = st.one_of(
     st.tuples(st.just("syntax"), st.just(""), values),
     st.tuples(st.just("insert"), st.just(""), st.integers(1, 5)),
     st.tuples(st.just("recreate"), st.just(""), values),
+    st.tuples(st.just("refolder"), st.just(""), values),
 )
-step = st.tuples(edits, st.booleans())  # the edit and whether the save is atomic
+# How the save is written: in place, through a rename, or in chunks with a
+# pause between them (vim writes 4 KB at a time).
+step = st.tuples(edits, st.sampled_from(["plain", "atomic", "chunked"]))
+
+
+def save(path, text: str, how: str) -> None:
+    if how != "chunked":
+        write_source(path, text, atomic=how == "atomic")
+        return
+    data = text.encode()
+    half = len(data) // 2
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        os.write(fd, data[:half])
+        time.sleep(0.002)  # not a check: a writer between its two writes
+        os.write(fd, data[half:])
+    finally:
+        os.close(fd)
 
 
 @pytest.fixture(scope="module")
@@ -67,16 +87,20 @@ def folder(tmp_path_factory):
 @pytest.mark.usefixtures("watching")
 def test_edits_match_the_model(folder, initial, steps):
     """After any edit sequence that ends in valid source, hot functions do what it says."""
-    name = f"model_{next(_counter)}"
-    path = folder / f"{name}.py"
+    number = next(_counter)
+    name = f"model_{number}"
+    package = folder / f"pkg_{number}"  # a folder of its own, to delete and make again
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    path = package / f"{name}.py"
     pad = 0
     funcs = dict(initial)
     write_source(path, render(pad, funcs)[0])
     importlib.invalidate_caches()
-    mod = importlib.import_module(name)
+    mod = importlib.import_module(f"pkg_{number}.{name}")
     registered = {n: getattr(mod, n) for n in funcs}
 
-    for (kind, target, arg), atomic in steps:
+    for (kind, target, arg), how in steps:
         if kind in ("body", "default") and target in funcs:
             default, value = funcs[target]
             funcs[target] = (arg, value) if kind == "default" else (default, arg)
@@ -89,11 +113,15 @@ def test_edits_match_the_model(folder, initial, steps):
         elif kind == "insert":
             pad += arg
         if kind == "syntax":
-            write_source(path, render(pad, funcs)[0] + "def broken(:\n", atomic=atomic)
+            save(path, render(pad, funcs)[0] + "def broken(:\n", how)
             continue
         if kind == "recreate":
             os.remove(path)
-        write_source(path, render(pad, funcs)[0], atomic=atomic)
+        if kind == "refolder":  # a branch switch: the whole folder goes and comes back
+            shutil.rmtree(package)
+            package.mkdir()
+            (package / "__init__.py").write_text("")
+        save(path, render(pad, funcs)[0], how)
 
     text, where = render(pad, funcs)
     write_source(path, text)  # the sequence ends in valid source
