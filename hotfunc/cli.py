@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from . import _api, _importhook
 from ._recompile import expression
+from ._registry import logger
 
 DESCRIPTION = """\
 Run a Python script or module with the hotfunc watcher started. Every module
@@ -126,6 +127,17 @@ def _main_spec(parser: argparse.ArgumentParser, name: str) -> importlib.machiner
     return spec
 
 
+def _compile_hot(source: bytes, path: str) -> types.CodeType:
+    """The script compiled with ``hot`` as the outer decorator of each top-level def and class."""
+    tree = ast.parse(source, path)
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            at = node.decorator_list[0] if node.decorator_list else node
+            decorator = expression('__import__("hotfunc").hot', at)
+            node.decorator_list.insert(0, decorator)
+    return compile(tree, path, "exec", dont_inherit=True)
+
+
 def run_main(
     path: str, spec: importlib.machinery.ModuleSpec | None, *, hot_definitions: bool
 ) -> None:
@@ -138,14 +150,19 @@ def run_main(
     """
     with open(path, "rb") as fh:
         source = fh.read()
-    tree = ast.parse(source, path)
-    if hot_definitions:
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                at = node.decorator_list[0] if node.decorator_list else node
-                decorator = expression('__import__("hotfunc").hot', at)
-                node.decorator_list.insert(0, decorator)
-    code = compile(tree, path, "exec", dont_inherit=True)
+    try:
+        code = _compile_hot(source, path) if hot_definitions else None
+    except (RecursionError, MemoryError) as exc:
+        # Python compiles what its ast module cannot hold: the script still
+        # runs, as plain Python, and the modules it imports are hot.
+        logger().warning(
+            "%s nests too deep for hotfunc's parser (%s); it runs as is, its own functions not hot",
+            path,
+            type(exc).__name__,
+        )
+        code = None
+    if code is None:
+        code = compile(source, path, "exec", dont_inherit=True)
     main = types.ModuleType("__main__")
     main.__file__ = path
     main.__dict__["__builtins__"] = builtins

@@ -210,3 +210,18 @@ def test_run_applies_new_imports_helpers_methods_and_constants(tmp_path):
     assert proc.returncode == 3, err
     assert "ran: LIMIT = 2; added: extra" in err
     assert "added: Store.unused, helper" in err
+
+
+def test_run_starts_any_script_python_runs(tmp_path):
+    """A script nested deeper than hotfunc's parser takes still runs, with a warning."""
+    script = tmp_path / "deep.py"
+    script.write_text("TOTAL = " + " + ".join(["1"] * 1000) + "\nprint(TOTAL)\n")
+    plain = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    hot = subprocess.run(
+        [sys.executable, "-m", "hotfunc", "run", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (hot.returncode, hot.stdout) == (plain.returncode, plain.stdout) == (0, "1000\n")
+    assert "nests too deep for hotfunc's parser" in hot.stderr
