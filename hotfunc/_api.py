@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from . import _registry
 from ._registry import lock, logger, registry, settings
@@ -33,6 +34,11 @@ def start(*, polling: bool | None = None, interval: float = 0.5) -> None:
     Raises:
         ValueError: ``interval`` is not positive.
     """
+    _start(polling, interval, None)
+
+
+def _start(polling: bool | None, interval: float, announce: str | None) -> None:
+    """start(), with what the startup line says in place of the files watched."""
     if interval <= 0:
         msg = f"interval must be greater than 0 to avoid spinning, not {interval!r}"
         raise ValueError(msg)
@@ -50,16 +56,48 @@ def start(*, polling: bool | None = None, interval: float = 0.5) -> None:
             logger().warning("the hotfunc watcher thread had stopped; starting a new one")
             _registry.watcher.abandon()
             _registry.watcher = None
-        from . import _logging
         from ._watcher import FileWatcher  # watchdog loads only now
-
-        _logging.install()
 
         watcher = FileWatcher(
             polling=settings.polling if polling is None else polling, interval=interval
         )
         watcher.start(registry.paths())
         _registry.watcher = watcher
+        _registry.started = True
+    from . import _logging
+
+    files, folders = len(registry.paths()), len(watcher.watched_folders)
+    what = announce or (
+        f"watching {files} file{'s' if files != 1 else ''} "
+        f"in {folders} folder{'s' if folders != 1 else ''}"
+    )
+    log = _logging.install()
+    log.info("%s (%s)", what, watcher.backend)
+    other = _other_reloader()
+    if other is not None:
+        name, switch = other
+        log.warning(
+            "%s runs too: it restarts the process on every save, and every reload "
+            "happens twice; turn it off with %s",
+            name,
+            switch,
+        )
+
+
+def _other_reloader() -> tuple[str, str] | None:
+    """The framework reloader this process runs under, if one does, and its off switch."""
+    if os.environ.get("WERKZEUG_RUN_MAIN") == "true":
+        return (
+            "Flask's (Werkzeug's) reloader",
+            "app.run(use_reloader=False) or flask run --no-reload",
+        )
+    if os.environ.get("RUN_MAIN") == "true" and "django" in sys.modules:
+        return "Django's autoreloader", "manage.py runserver --noreload"
+    # uvicorn sets no variable; its reload worker is spawned with the
+    # parent's argv, as is the parent itself.
+    if "uvicorn" in sys.modules and "--reload" in sys.argv:
+        return "uvicorn's --reload", "uvicorn without --reload"
+    return None
 
 
 def stop(timeout: float = 1.0) -> None:
@@ -95,6 +133,7 @@ def reload(target: object = None) -> list[ReloadEvent]:
     """
     from ._reload import notify, reload_source
 
+    _registry.started = True
     sources: list[SourceFile]
     if target is None:
         sources = registry.sources()
@@ -123,9 +162,18 @@ def on_reload(callback: ReloadCallback) -> ReloadCallback:
     return callback
 
 
-def status() -> str:
-    """The registry as the table its repr shows."""
-    return repr(registry)
+class Status(str):
+    """The registry table: a string that a prompt shows as the table itself."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def status() -> Status:
+    """The registry as a table, also at a prompt: ``>>> hotfunc.status()``."""
+    return Status(repr(registry))
 
 
 _POLICIES = ("log", "raise")

@@ -30,7 +30,11 @@ def use_color(stream: TextIO) -> bool:
 
 
 class LineFormatter(logging.Formatter):
-    """``hotfunc: message``, with a traceback folded into the same record."""
+    """``hotfunc: message``, with a traceback folded into the same record.
+
+    On a terminal, colour tells a warning from news; elsewhere (a log file,
+    a container's output) the level is spelled out: ``hotfunc: WARNING: ...``.
+    """
 
     def __init__(self, color: bool) -> None:
         super().__init__("hotfunc: %(message)s")
@@ -40,6 +44,8 @@ class LineFormatter(logging.Formatter):
         text = super().format(record)
         if self.color:
             return f"{_COLORS.get(record.levelno, '')}{text}{_RESET}"
+        if record.levelno >= logging.WARNING:
+            return text.replace("hotfunc: ", f"hotfunc: {record.levelname}: ", 1)
         return text
 
 

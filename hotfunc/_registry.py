@@ -108,6 +108,14 @@ settings = Settings()
 
 watcher: Watcher | None = None
 
+#: Whether start() or reload() was ever called: the registry says when
+#: functions are hot and nothing ever watched them.
+started = False
+
+#: Seconds between looks, while no watcher was ever started, for a hot file
+#: saved since it was registered: a save that nothing will apply.
+REMIND_EVERY = 2.0
+
 
 class ReloadEvent:
     """What one save did to one function or one top-level statement.
@@ -455,6 +463,7 @@ class Registry:
         self._pending: list[weakref.ref[FunctionType]] = []
         # Files read at import whose bytes are still to be compressed.
         self._uncompressed: list[SourceFile] = []
+        self._reminding = False
 
     # -- registration ---------------------------------------------------------
 
@@ -467,6 +476,9 @@ class Registry:
         """
         code = func.__code__
         key = (code.co_filename, code.co_qualname, code.co_firstlineno)
+        if not self._reminding and not started:
+            self._reminding = True
+            _thread.start_new_thread(self._remind, (time.time(),))
         source = self._files_by_filename.get(key[0])
         if (
             source is not None
@@ -524,6 +536,31 @@ class Registry:
             if path is not None and watcher is not None:
                 watcher.watch(path)
         return source
+
+    def _remind(self, since: float) -> None:
+        """Warn once if a hot file is saved while no watcher was ever started.
+
+        Runs on a thread of its own until start() or reload() is called; a
+        process that never saves a hot file never hears of it.
+        """
+        while not started:
+            time.sleep(REMIND_EVERY)
+            if started:
+                return
+            for path in self.paths():
+                try:
+                    saved = os.stat(path).st_mtime > since
+                except OSError:
+                    continue
+                if saved:
+                    from . import _logging
+
+                    _logging.install().warning(
+                        "%s was saved, but no hotfunc watcher runs in this process, so the "
+                        "save is not applied; call hotfunc.start() once at boot",
+                        path,
+                    )
+                    return
 
     def _flush(self) -> None:
         """Build the entries @hot deferred; compress the bytes read at import."""
@@ -741,7 +778,12 @@ _COLUMNS = ("name", "file:line", "version", "reloaded", "status")
 
 
 def _title(entries: list[Entry]) -> str:
-    running = "running" if watcher is not None and watcher.alive() else "stopped"
+    if watcher is not None and watcher.alive():
+        running = "running"
+    elif started:
+        running = "stopped"
+    else:
+        running = "never started (call hotfunc.start())"
     files = {e.file for e in entries}
     return (
         f"hotfunc registry: {len(entries)} function{'s' if len(entries) != 1 else ''} "

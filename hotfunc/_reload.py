@@ -33,7 +33,7 @@ from ._registry import (
     settings,
 )
 from ._report import Swap, report
-from ._wrappers import innermost
+from ._wrappers import innermost, signature_reader
 
 logger = logging.getLogger("hotfunc")
 
@@ -383,7 +383,8 @@ def _update(
                 f"raised {type(exc).__name__}: {exc}; keeping its last good code",
                 False,
             )
-    replace_defaults = definition.defaults_key != entry._definition.defaults_key
+    entry_definition = entry._definition
+    replace_defaults = definition.defaults_key != entry_definition.defaults_key
     changes_behaviour = not moved or signature_changed
     if changes_behaviour and entry._history is None:
         _history.record(entry, _old_source(entry, baseline), funcs[0])
@@ -396,8 +397,24 @@ def _update(
     entry.version += 1
     entry.reloaded_at = time.time()
     _history.record(entry, found.source(compiled), funcs[0])
+    if signature_changed and _parameters(definition) != _parameters(entry_definition):
+        holder = signature_reader(funcs[0])
+        if holder is not None:
+            logger.info(
+                "%s:%d: the signature of %s changed; %s read it at startup and keeps the "
+                "old one until the framework builds it again, or until a restart",
+                path,
+                found.lineno,
+                entry.qualname,
+                holder,
+            )
     _swap.clear_caches([*entry.caches(), *caches.around(funcs[0])])
     return problem, True
+
+
+def _parameters(definition: _recompile.Definition) -> str:
+    """The signature key without the docstring, its last part."""
+    return definition.signature_key.rpartition("\0")[0]
 
 
 def _old_source(entry: Entry, baseline: _recompile.CompiledSource | None) -> str:

@@ -48,6 +48,30 @@ def innermost(obj: object) -> tuple[FunctionType | None, tuple[object, ...]]:
     return None, ()
 
 
+def signature_reader(func: FunctionType) -> str | None:
+    """What holds ``func`` and read its signature once, when it was set up; or None.
+
+    Looks where such a holder is kept, in the function's module: a name
+    bound to a wrapper that is not ``functools.wraps``-transparent (a click
+    or typer command), or a FastAPI app or router with a route to it.
+    """
+    namespace = func.__globals__
+    held = namespace.get(func.__name__)
+    if held is not func and held is not None:
+        if probe(held, "callback") is func:
+            return f"{type(held).__name__} {func.__name__!r} (click or typer)"
+        if probe(held, "__wrapped__") is None and innermost(held)[0] is func:
+            return f"the {type(held).__name__} that wraps {func.__name__!r}"
+    for value in list(namespace.values()):
+        if type(value).__name__ not in ("FastAPI", "APIRouter"):
+            continue
+        routes = probe(value, "routes")
+        for route in routes if isinstance(routes, list) else ():
+            if probe(route, "endpoint") is func:
+                return f"the FastAPI route {probe(route, 'path')!r}"
+    return None
+
+
 def accessors(obj: object) -> list[object]:
     """A property's getter, setter and deleter; anything else as itself."""
     if type(obj) is property or is_instance(obj, property):

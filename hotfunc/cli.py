@@ -11,7 +11,7 @@ import sys
 import types
 from collections.abc import Sequence
 
-from . import _api, _importhook
+from . import __version__, _api, _importhook
 from ._recompile import expression
 from ._registry import logger
 
@@ -25,8 +25,15 @@ in the code. Exit codes and signals are the program's own.
 EPILOG = """\
 examples:
   python -m hotfunc run app.py --port 8000
+  python -m hotfunc run -m uvicorn --port 8000 main:app
   python -m hotfunc run --watch src/ --watch 'lib/*_handlers.py' -m myapp.server
+
+Everything after the script, or after -m MODULE, goes to the program.
 """
+
+# run's own options that take a value: the parser must skip the value when it
+# looks for where the program's part begins.
+_WITH_VALUE = ("--watch", "--interval")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"hotfunc {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
         "run",
@@ -77,15 +85,55 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "args", nargs=argparse.REMAINDER, metavar="...", help="arguments for the program"
     )
+    parser.set_defaults(run_parser=run)
     return parser
+
+
+def split_run(argv: list[str]) -> tuple[list[str], list[str]]:
+    """``run``'s own arguments, and the program's: the script or ``-m MODULE`` and after.
+
+    As with ``python`` itself, everything from the script (or from ``-m
+    MODULE``) on belongs to the program, options included: ``run -m uvicorn
+    --port 8000 app:app`` passes ``--port 8000 app:app`` to uvicorn.
+    """
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return argv[:i], argv[i + 1 :]
+        if arg == "-m" or (arg.startswith("-m") and not arg.startswith("--")):
+            return argv[:i], argv[i:]
+        if arg in _WITH_VALUE:
+            i += 2
+            continue
+        if not arg.startswith("-") or arg == "-":
+            return argv[:i], argv[i:]
+        i += 1
+    return argv, []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m hotfunc``; returns the exit code."""
     parser = build_parser()
-    options = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "run":
+        parser.parse_args(argv)  # --help, --version, or an error with the usage
+        return 2
+    run: argparse.ArgumentParser = parser.get_default("run_parser")
+    own, program = split_run(argv[1:])
+    options = run.parse_args(own)  # errors show run's usage
+    options.module, options.target, options.args = None, None, []
+    if program[:1] == ["-m"] or (program and program[0].startswith("-m")):
+        module = program[0][2:] or (program[1] if len(program) > 1 else "")
+        if not module:
+            run.error("argument -m: expected one argument")
+        options.module = module
+        options.args = program[2:] if program[0] == "-m" else program[1:]
+    elif program:
+        options.target, options.args = program[0], program[1:]
+    parser = run
     if options.module:
-        args = [options.target, *options.args] if options.target else list(options.args)
+        args = list(options.args)
         spec = _main_spec(parser, options.module)
         assert spec.origin is not None
         path = os.path.abspath(spec.origin)
@@ -103,7 +151,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     patterns = _importhook.Patterns(options.watch or [default])
     finder = _importhook.install(patterns)
     sys.argv = [path, *args]
-    _api.start(polling=options.polling or None, interval=options.interval)
+    hot = ", ".join([*patterns.folders, *patterns.globs])
+    _api._start(
+        options.polling or None,
+        options.interval,
+        f"modules under {hot} become hot as they are imported",
+    )
     try:
         run_main(path, spec, hot_definitions=patterns(path))
     finally:

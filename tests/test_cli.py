@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import hotfunc
 from hotfunc import _importhook
 
 APP = """
@@ -91,17 +92,43 @@ def test_run_module(tmp_path):
     assert proc.returncode == 3, err
 
 
-def test_arguments_reach_the_program(tmp_path):
-    """Everything after the script goes to the program, flags included."""
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["echo.py", "--port", "8", "-x", "--watch", "w"],
+        ["--polling", "echo.py", "--port", "8", "-x", "--watch", "w"],
+        ["--", "echo.py", "--port", "8", "-x", "--watch", "w"],
+        ["-m", "echo", "--port", "8", "-x", "--watch", "w"],
+        ["--watch", ".", "-mecho", "--port", "8", "-x", "--watch", "w"],
+    ],
+)
+def test_arguments_reach_the_program(tmp_path, command):
+    """Everything after the script or -m MODULE goes to the program, its options included."""
     (tmp_path / "echo.py").write_text("import sys\nprint(sys.argv[1:])\n")
     done = subprocess.run(
-        [sys.executable, "-m", "hotfunc", "run", "echo.py", "--port", "8", "-x"],
+        [sys.executable, "-m", "hotfunc", "run", *command],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert done.stdout.strip() == "['--port', '8', '-x']"
+    assert done.stdout.strip() == "['--port', '8', '-x', '--watch', 'w']", done.stderr
+
+
+def test_version_and_run_usage_errors():
+    """--version prints the version; a bad option of run shows run's usage."""
+    version = subprocess.run(
+        [sys.executable, "-m", "hotfunc", "--version"], capture_output=True, text=True
+    )
+    assert version.stdout.strip() == f"hotfunc {hotfunc.__version__}"
+    bad = subprocess.run(
+        [sys.executable, "-m", "hotfunc", "run", "--bogus", "app.py"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("usage: python -m hotfunc run ")
+    assert "unrecognized arguments: --bogus" in bad.stderr
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

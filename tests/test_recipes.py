@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -197,3 +199,66 @@ def test_multiprocessing_pool(run):
     app.edit("return n * 2", "return n * 10")
     wait_for(lambda: saw("results: [0, 10, 20, 30]"), timeout=30)
     assert sum("pool of 2 workers started" in line for line in lines) == 1
+
+
+def test_run_mode_under_uvicorn_takes_its_options(tmp_path):
+    """python -m hotfunc run -m uvicorn --port N app:app: uvicorn gets its options, and an
+    edit to the app's handler shows in the next response."""
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("starlette")
+    shutil.copy(EXAMPLES / "starlette_app.py", tmp_path / "shop.py")
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hotfunc", "run", "-m", "uvicorn", "--port", str(port), "shop:app"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/stock/apple"
+
+    def get() -> object:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())
+
+    try:
+        wait_for(lambda: get()["in_stock"] == 3, timeout=30)
+        path = tmp_path / "shop.py"
+        path.write_text(path.read_text().replace("INVENTORY.get(item, 0)", "-1"))
+        wait_for(lambda: get()["in_stock"] == -1)
+    finally:
+        process.terminate()
+        out, _ = process.communicate(timeout=10)
+    assert "become hot as they are imported" in out
+
+
+def test_flask_with_its_reloader_on_is_warned_about_once(tmp_path):
+    """Flask's debug reloader left on: hotfunc says once which switch turns it off."""
+    pytest.importorskip("flask")
+    script = tmp_path / "flask_app.py"
+    script.write_text(
+        (EXAMPLES / "flask_app.py").read_text().replace("use_reloader=False", "use_reloader=True")
+    )
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(script), "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # the reloader's child process goes with the group
+    )
+    url = f"http://127.0.0.1:{port}/user/alice"
+
+    def get() -> object:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())
+
+    try:
+        wait_for(lambda: get()["name"] == "alice", timeout=30)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        out, _ = process.communicate(timeout=10)
+    warnings = [line for line in out.splitlines() if "reloader runs too" in line]
+    assert len(warnings) == 1, out
+    assert "use_reloader=False" in warnings[0]
