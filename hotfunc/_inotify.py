@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import math
 import os
 import select
 import struct
@@ -108,7 +109,7 @@ class InotifyBackend:
         self,
         on_change: Callable[[set[str]], None],
         name: str,
-        on_idle: Callable[[], bool] = lambda: False,
+        on_idle: Callable[[], float | None] = lambda: None,
     ) -> None:
         libc = _load_libc()
         self._on_change = on_change
@@ -211,7 +212,8 @@ class InotifyBackend:
         poller = select.poll()
         poller.register(self._fd, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
-        idle_work = True
+        # When idle work is due next (monotonic time), or None for none.
+        idle_at: float | None = time.monotonic()
         try:
             while not self._stopping.is_set():
                 if self._changed:
@@ -219,20 +221,21 @@ class InotifyBackend:
                     self._on_change(changed)
                     continue
                 # Events first; idle work only while none are waiting.
-                timeout = 0 if idle_work else None
+                wait = None if idle_at is None else max(0.0, idle_at - time.monotonic())
                 if self._writing:
-                    timeout = int(STALE_WRITE * 1000) if timeout is None else timeout
-                ready = poller.poll(timeout)
+                    wait = STALE_WRITE if wait is None else min(wait, STALE_WRITE)
+                ready = poller.poll(None if wait is None else math.ceil(wait * 1000))
                 if self._stopping.is_set():
                     break
                 self._expire_writes()
                 if not ready:
-                    if idle_work:
-                        idle_work = self._on_idle()
+                    if idle_at is not None and time.monotonic() >= idle_at:
+                        delay = self._on_idle()
+                        idle_at = None if delay is None else time.monotonic() + delay
                     continue
                 if any(fd == self._wake_r for fd, _ in ready):
                     self._drain_wake()
-                    idle_work = True
+                    idle_at = time.monotonic()  # ask on_idle again
                 self._drain()
         finally:
             self.abandon()

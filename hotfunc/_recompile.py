@@ -21,6 +21,11 @@ import bisect
 import copy
 import importlib.util
 import sys
+
+# decode_source() imports tokenize on first use.  Imported here, before the
+# watcher thread exists: a child forked while that thread is half-way
+# through an import would keep a half-made module for good.
+import tokenize  # noqa: F401
 from types import CodeType, FunctionType
 from typing import Any
 

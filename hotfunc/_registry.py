@@ -470,9 +470,12 @@ class Registry:
     def add(self, func: FunctionType, caches: tuple[object, ...] = ()) -> tuple[Entry, bool] | None:
         """Register ``func``; return its entry and whether it is new, or None if deferred.
 
-        The entry of a function whose file is known and whose ``def`` has no
-        entry yet is built later; everything else (a file's first function, a
-        closure joining its entry, a function without source) is done now.
+        The entry of a function whose file is on disk and whose ``def`` has no
+        entry yet is built later, on first need; importing a module of many
+        hot functions costs a list append for each.  Nested functions (a
+        factory's closures), functions with caches and functions without a
+        source file are done now.  A file's first function reads the file (the text the live code
+        came from) and has it watched.
         """
         code = func.__code__
         key = (code.co_filename, code.co_qualname, code.co_firstlineno)
@@ -480,11 +483,16 @@ class Registry:
             self._reminding = True
             _thread.start_new_thread(self._remind, (time.time(),))
         source = self._files_by_filename.get(key[0])
+        if source is None:
+            with lock:
+                source = self._source_for(key[0])
         if (
-            source is not None
-            and source.path is not None
+            source.path is not None
             and not caches
             and key not in self._entries_by_key
+            # A nested function is made at run time, maybe in a loop: it
+            # joins its entry at once, and a deferred list would only grow.
+            and "<locals>" not in key[1]
         ):
             self._pending.append(weakref.ref(func))
             return None

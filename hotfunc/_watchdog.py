@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -47,7 +48,7 @@ class WatchdogBackend:
         *,
         polling: bool,
         interval: float,
-        on_idle: Callable[[], bool] = lambda: False,
+        on_idle: Callable[[], float | None] = lambda: None,
     ) -> None:
         self._observer: BaseObserver = PollingObserver(timeout=interval) if polling else Observer()
         self._observer.daemon = True
@@ -96,8 +97,13 @@ class WatchdogBackend:
             if self._rescan:
                 self._rescan = False
                 self._on_change({""})
-            elif not self._on_idle() and not self._rescan:
-                return
+                continue
+            delay = self._on_idle()
+            if delay is None:
+                if not self._rescan:
+                    return
+            elif delay:
+                time.sleep(delay)
 
     def abandon(self) -> None:
         """Nothing to release: a forked child has none of the observer's threads."""

@@ -240,7 +240,8 @@ def test_run_applies_new_imports_helpers_methods_and_constants(tmp_path):
 
 
 def test_run_starts_any_script_python_runs(tmp_path):
-    """A script nested deeper than hotfunc's parser takes still runs, with a warning."""
+    """A script nested deeper than hotfunc's parser takes (on Python 3.11) still runs,
+    with a warning; where the parser copes, it runs with its functions hot."""
     script = tmp_path / "deep.py"
     script.write_text("TOTAL = " + " + ".join(["1"] * 1000) + "\nprint(TOTAL)\n")
     plain = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
@@ -251,4 +252,6 @@ def test_run_starts_any_script_python_runs(tmp_path):
         timeout=60,
     )
     assert (hot.returncode, hot.stdout) == (plain.returncode, plain.stdout) == (0, "1000\n")
-    assert "nests too deep for hotfunc's parser" in hot.stderr
+    warnings = [line for line in hot.stderr.splitlines() if "WARNING" in line]
+    assert all("nests too deep for hotfunc's parser" in w for w in warnings)
+    assert len(warnings) == (1 if sys.version_info < (3, 12) else 0)

@@ -37,18 +37,21 @@ def _timed(fn, limit: float = 2.0) -> float:
 
 
 def test_deeply_nested_text_never_kills_the_watcher(project, wait):
-    """A file CPython imports but hotfunc cannot parse is that file's error; others still reload."""
+    """A file nested deeper than the ast module takes (on Python 3.11) is that file's
+    error; its edit applies where the ast module copes; other files reload either way."""
     chain = " + ".join(["1"] * 1000)
     deep = project.load(f"from hotfunc import hot\nTOTAL = {chain}\n@hot\ndef f():\n    return 1\n")
     other = project.load(SOURCE.format(v="a"))
     project.edit(deep, f"from hotfunc import hot\nTOTAL = {chain}\n@hot\ndef f():\n    return 2\n")
     project.edit(other, SOURCE.format(v="b"))
     wait(lambda: other.f() == "b")
-    wait(lambda: hotfunc.registry[deep.f].error is not None)
-    assert "RecursionError" in hotfunc.registry[deep.f].error
-    assert deep.f() == 1
+    wait(lambda: deep.f() == 2 or hotfunc.registry[deep.f].error is not None)
+    if deep.f() == 1:
+        assert "RecursionError" in hotfunc.registry[deep.f].error
+        assert all(not e.ok for e in hotfunc.reload(deep.f))  # reported, never raised
     assert hotfunc.is_running()
-    assert all(not e.ok for e in hotfunc.reload(deep.f))  # reported, never raised
+    project.edit(other, SOURCE.format(v="c"))
+    wait(lambda: other.f() == "c")
 
 
 def test_a_dead_watcher_thread_is_reported_and_replaced(project, wait):

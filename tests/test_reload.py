@@ -276,3 +276,20 @@ def test_functions_in_the_main_script(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1"
+
+
+def test_imported_text_is_compiled_once_registrations_are_quiet(project, wait, monkeypatch):
+    """Compiling files ahead of their first edit waits until imports stop, so it never
+    slows an application's boot; then every file is compiled and the first edit is
+    incremental."""
+    from hotfunc import _watcher
+
+    monkeypatch.setattr(_watcher, "WARM_AFTER", 0.5)
+    mods = [
+        project.load("from hotfunc import hot\n@hot\ndef f():\n    return 1\n") for _ in range(3)
+    ]
+    sources = [hotfunc.registry[m.f].source for m in mods]
+    assert all(s.baseline is None for s in sources)  # registrations are still coming
+    wait(lambda: all(s.baseline is not None for s in sources))
+    project.edit(mods[0], "from hotfunc import hot\n@hot\ndef f():\n    return 2\n")
+    wait(lambda: mods[0].f() == 2)
