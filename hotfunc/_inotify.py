@@ -109,11 +109,9 @@ class InotifyBackend:
         self,
         on_change: Callable[[set[str]], None],
         name: str,
-        on_idle: Callable[[], float | None] = lambda: None,
     ) -> None:
         libc = _load_libc()
         self._on_change = on_change
-        self._on_idle = on_idle
         self._fd = libc.inotify_init1(os.O_CLOEXEC | os.O_NONBLOCK)
         if self._fd < 0:
             raise _os_error("inotify_init1")
@@ -192,7 +190,7 @@ class InotifyBackend:
         self.nudge()
 
     def nudge(self) -> None:
-        """Wake the thread: to stop, or because there is idle work again."""
+        """Wake the thread: to stop, or to report what rescan() asked for."""
         with self._fd_lock:
             if not self._closed:
                 # A full pipe means the thread is being woken already.
@@ -212,30 +210,19 @@ class InotifyBackend:
         poller = select.poll()
         poller.register(self._fd, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
-        # When idle work is due next (monotonic time), or None for none.
-        idle_at: float | None = time.monotonic()
         try:
             while not self._stopping.is_set():
                 if self._changed:
                     changed, self._changed = self._changed, set()
                     self._on_change(changed)
                     continue
-                # Events first; idle work only while none are waiting.
-                wait = None if idle_at is None else max(0.0, idle_at - time.monotonic())
-                if self._writing:
-                    wait = STALE_WRITE if wait is None else min(wait, STALE_WRITE)
-                ready = poller.poll(None if wait is None else math.ceil(wait * 1000))
+                # Sleeps until an event, or until a write left open goes stale.
+                ready = poller.poll(math.ceil(STALE_WRITE * 1000) if self._writing else None)
                 if self._stopping.is_set():
                     break
                 self._expire_writes()
-                if not ready:
-                    if idle_at is not None and time.monotonic() >= idle_at:
-                        delay = self._on_idle()
-                        idle_at = None if delay is None else time.monotonic() + delay
-                    continue
                 if any(fd == self._wake_r for fd, _ in ready):
                     self._drain_wake()
-                    idle_at = time.monotonic()  # ask on_idle again
                 self._drain()
         finally:
             self.abandon()

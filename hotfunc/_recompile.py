@@ -18,6 +18,7 @@ import __future__
 
 import ast
 import bisect
+import contextlib
 import copy
 import importlib.util
 import sys
@@ -64,7 +65,17 @@ class Definition:
 class Block:
     """One top-level statement: its lines now, and what compiling it gave."""
 
-    __slots__ = ("codes", "definitions", "end", "future", "imports", "live", "shift", "start")
+    __slots__ = (
+        "codes",
+        "definitions",
+        "end",
+        "future",
+        "imports",
+        "live",
+        "opaque",
+        "shift",
+        "start",
+    )
 
     def __init__(
         self,
@@ -76,6 +87,7 @@ class Block:
         future: bool,
         imports: frozenset[str] = frozenset(),
         live: str | None = None,
+        opaque: bool = False,
     ) -> None:
         self.start = start  # first line now, decorators included
         self.end = end  # last line now
@@ -93,6 +105,10 @@ class Block:
         #: the statement that is live ("" for none), because running the new
         #: one failed and must be retried.
         self.live = live
+        #: Lines not parsed yet, as imported: any number of statements, no
+        #: definitions or code known.  Nothing is compiled until an edit
+        #: comes near.
+        self.opaque = opaque
 
     def moved(self, lines: int) -> Block:
         return Block(
@@ -104,6 +120,7 @@ class Block:
             self.future,
             self.imports,
             self.live,
+            self.opaque,
         )
 
     def text(self, lines: list[str]) -> str:
@@ -144,17 +161,32 @@ class Located:
 
 
 class Region:
-    """Which blocks an update compiled again: ``old[old_lo:old_hi]`` became
-    ``new[new_lo:new_hi]``, parsed as ``nodes``.  Every other block was carried."""
+    """Which blocks an update compiled again: ``base.blocks[old_lo:old_hi]`` became
+    ``new[new_lo:new_hi]``, parsed as ``nodes``.  Every other block was carried.
 
-    __slots__ = ("new_hi", "new_lo", "nodes", "old_hi", "old_lo")
+    ``base`` is the old text as the update saw it: the old compiled source
+    with its unparsed blocks near the edit parsed.  Old lines ``first`` to
+    ``last`` changed (``last < first`` for a pure insertion), and the lines
+    after them moved by ``delta``.
+    """
+
+    __slots__ = ("base", "delta", "first", "last", "new_hi", "new_lo", "nodes", "old_hi", "old_lo")
 
     def __init__(
-        self, old_lo: int, old_hi: int, new_lo: int, new_hi: int, nodes: list[ast.stmt]
+        self,
+        base: CompiledSource,
+        old_lo: int,
+        old_hi: int,
+        new_lo: int,
+        new_hi: int,
+        nodes: list[ast.stmt],
+        edit: tuple[int, int, int],
     ) -> None:
+        self.base = base
         self.old_lo, self.old_hi = old_lo, old_hi
         self.new_lo, self.new_hi = new_lo, new_hi
         self.nodes = nodes
+        self.first, self.last, self.delta = edit
 
 
 class CompiledSource:
@@ -194,6 +226,180 @@ def decode(data: bytes) -> str:
     return importlib.util.decode_source(data)
 
 
+def unparsed(text: str) -> CompiledSource:
+    """``text`` as one unparsed block: what a file is until its first edit.
+
+    Costs a split into lines and a look for ``from __future__`` and import
+    lines; an edit later parses only the statements around it.
+    """
+    lines = text.splitlines(keepends=True)
+    if not lines:
+        return CompiledSource(lines, [], 0)
+    flags = 0
+    if "from __future__" in text:
+        futures = [
+            line for line in lines if line.startswith("from __future__") and "import" in line
+        ]
+        with contextlib.suppress(SyntaxError):
+            flags = _future_flags(ast.parse("".join(futures)))
+    block = Block(1, len(lines), 0, (), {}, False, _import_lines(lines, 0, len(lines)), None, True)
+    return CompiledSource(lines, [block], flags)
+
+
+# Lines that start a top-level statement, as far as a glance can tell: where
+# an unparsed block may be cut.  A cut is checked by parsing what it gives.
+_ANCHORS = ("def ", "async def ", "class ", "@", "import ", "from ", "if __name__")
+
+
+def _import_lines(lines: list[str], start: int, end: int) -> frozenset[str]:
+    """Names bound by the ``import`` statements that start at column 0 in ``lines[start:end]``.
+
+    Imports inside a top-level ``if`` or ``try`` are not seen: they only
+    change how a method call on that name compiles, never what it does.
+    """
+    names: set[str] = set()
+    for index in range(start, end):
+        line = lines[index]
+        if not line.startswith(("import ", "from ")):
+            continue
+        for length in (1, 2, 4, 8, 16, 32):  # a parenthesised import spans lines
+            with contextlib.suppress(SyntaxError, ValueError):
+                names |= _imported_names(ast.parse("".join(lines[index : index + length])).body[0])
+                break
+    return frozenset(names) if names else _NO_NAMES
+
+
+def _open(old: CompiledSource, first: int, last: int, filename: str) -> CompiledSource:
+    """``old`` with the unparsed blocks near old lines ``first`` to ``last`` parsed.
+
+    The parsed window reaches two anchors beyond the edit on each side, so
+    the edit and its neighbours (an ``else:``, a decorator) are statements of
+    their own; a window that does not parse is widened until it does, at
+    worst to the whole block.
+    """
+    blocks = old.blocks
+    changed = False
+    while True:
+        lo, hi = _touched(blocks, first, last)
+        index = next((i for i in range(lo, hi + 1) if blocks[i].opaque), None)
+        if index is None:
+            break
+        blocks = [
+            *blocks[:index],
+            *_cut(old, blocks[index], first, last, filename),
+            *blocks[index + 1 :],
+        ]
+        changed = True
+    if not changed:
+        return old
+    return CompiledSource(old.lines, blocks, old.flags)
+
+
+def _cut(old: CompiledSource, block: Block, first: int, last: int, filename: str) -> list[Block]:
+    """Parse the part of ``block`` around the edit; the rest stays unparsed."""
+    lines = old.lines
+    reach = 2
+    while True:
+        start = _anchor_before(lines, block, min(max(first, block.start), block.end), reach)
+        end = _anchor_after(lines, block, max(last, first), reach)
+        try:
+            parsed = _compile_window(old, block, start, end, filename)
+        except SyntaxError:
+            if start == block.start and end == block.end:
+                raise
+            reach *= 4
+            continue
+        before = _opaque(lines, block.start, start - 1)
+        after = _opaque(lines, end + 1, block.end)
+        return [*before, *parsed, *after]
+
+
+def _is_anchor(lines: list[str], n: int) -> bool:
+    """Whether line ``n`` (from 1) looks like the first line of a top-level statement.
+
+    Not when the line above is a decorator (the statement starts there), a
+    bracket closing at column 0 (a decorator call spread over lines) or
+    ends in a backslash.
+    """
+    if not lines[n - 1].startswith(_ANCHORS):
+        return False
+    above = lines[n - 2] if n >= 2 else ""
+    return not above.startswith(("@", ")", "]", "}")) and not above.rstrip("\r\n").endswith("\\")
+
+
+def _anchor_before(lines: list[str], block: Block, line: int, reach: int) -> int:
+    """The ``reach``-th anchor line at or before ``line`` in ``block``, or its start."""
+    found = 0
+    for n in range(line, block.start, -1):
+        if _is_anchor(lines, n):
+            found += 1
+            if found == reach:
+                return n
+    return block.start
+
+
+def _anchor_after(lines: list[str], block: Block, line: int, reach: int) -> int:
+    """The line before the ``reach``-th anchor after ``line`` in ``block``, or its end."""
+    found = 0
+    for n in range(line + 1, block.end + 1):
+        if _is_anchor(lines, n):
+            found += 1
+            if found == reach:
+                return n - 1
+    return block.end
+
+
+def _compile_window(
+    old: CompiledSource, block: Block, start: int, end: int, filename: str
+) -> list[Block]:
+    """Parse and compile old lines ``start`` to ``end`` as blocks.
+
+    Raises:
+        SyntaxError: the lines are not whole statements.
+    """
+    text = "".join(old.lines[start - 1 : end])
+    tree = ast.parse("\n" * (start - 1) + text, filename)
+    nodes = list(tree.body)
+    if nodes:
+        decorators = getattr(nodes[0], "decorator_list", None)
+        first = decorators[0].lineno if decorators else nodes[0].lineno
+        if first != start and "".join(old.lines[start - 1 : first - 1]).strip():
+            raise SyntaxError("the window starts inside a statement")
+    outside = imported_names([b for b in old.blocks if b is not block]) | block.imports
+    if outside:
+        tree.body.append(_import_guard(outside, start))
+    code = compile(tree, filename, "exec", flags=old.flags, dont_inherit=True)
+    return _blocks(nodes, old.lines, code)
+
+
+def _reparsed(old: CompiledSource, filename: str) -> CompiledSource:
+    """``old``'s text compiled whole; blocks that failed to run stay pending."""
+    fresh = compile_source(old.text, filename)
+    pending = {(b.start, b.end): b.live for b in old.blocks if b.live is not None}
+    for block in fresh.blocks:
+        block.live = pending.get((block.start, block.end))
+    return fresh
+
+
+def _opaque(lines: list[str], start: int, end: int) -> list[Block]:
+    if end < start:
+        return []
+    imports = _import_lines(lines, start - 1, end)
+    return [Block(start, end, 0, (), {}, False, imports, None, True)]
+
+
+def _touched(blocks: list[Block], first: int, last: int) -> tuple[int, int]:
+    """The blocks an edit of lines ``first`` to ``last`` touches, one more on each
+    side, and any block that shares a line with those at the edges."""
+    lo = max(0, bisect.bisect_left([b.end for b in blocks], first) - 1)
+    hi = min(len(blocks) - 1, bisect.bisect_right([b.start for b in blocks], max(last, first)))
+    while lo > 0 and blocks[lo - 1].end >= blocks[lo].start:
+        lo -= 1
+    while hi < len(blocks) - 1 and blocks[hi + 1].start <= blocks[hi].end:
+        hi += 1
+    return lo, hi
+
+
 def compile_source(text: str, filename: str) -> CompiledSource:
     """Parse and compile all of ``text`` as the module stored at ``filename``.
 
@@ -209,13 +415,21 @@ def compile_source(text: str, filename: str) -> CompiledSource:
     return CompiledSource(lines, blocks, flags)
 
 
-def _full_update(old: CompiledSource, text: str, filename: str) -> CompiledSource:
-    """Compile all of ``text``; the region is the whole file."""
+def _full_update(
+    old: CompiledSource, text: str, filename: str, edit: tuple[int, int, int]
+) -> CompiledSource:
+    """Compile all of ``text``; the region is the whole file.
+
+    The old text is parsed whole too, so that every old statement can be
+    compared with its new text.
+    """
     lines = text.splitlines(keepends=True)
     tree = ast.parse(text, filename)
     nodes = list(tree.body)
     blocks = _blocks(nodes, lines, compile(tree, filename, "exec", dont_inherit=True))
-    region = Region(0, len(old.blocks), 0, len(blocks), nodes)
+    if any(b.opaque for b in old.blocks):
+        old = _reparsed(old, filename)
+    region = Region(old, 0, len(old.blocks), 0, len(blocks), nodes, edit)
     return CompiledSource(lines, blocks, _future_flags(tree), region)
 
 
@@ -238,22 +452,21 @@ def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSour
     tail = _common_prefix(old_lines[same:][::-1], new_lines[same:][::-1])
     first, last = same + 1, n_old - tail  # changed old lines; last < first for an insertion
     delta = n_new - n_old
+    edit = (first, last, delta)
+    if not old.blocks:
+        return _full_update(old, text, filename, edit)
+    try:
+        old = _open(old, first, last, filename)
+    except SyntaxError:
+        # An unparsed block was cut where no statement starts, which a
+        # glance at the lines cannot always tell: parse the old text whole.
+        old = _reparsed(old, filename)
     blocks = old.blocks
-    if not blocks:
-        return _full_update(old, text, filename)
-
-    # The blocks the edit touches, one more on each side, and any block that
-    # shares a line with those at the edges.
-    lo = max(0, bisect.bisect_left([b.end for b in blocks], first) - 1)
-    hi = min(len(blocks) - 1, bisect.bisect_right([b.start for b in blocks], max(last, first)))
-    while lo > 0 and blocks[lo - 1].end >= blocks[lo].start:
-        lo -= 1
-    while hi < len(blocks) - 1 and blocks[hi + 1].start <= blocks[hi].end:
-        hi += 1
+    lo, hi = _touched(blocks, first, last)
     start = min(first, blocks[lo].start)
     end = max(last, blocks[hi].end)
     if any(b.future for b in blocks[lo : hi + 1]):
-        return _full_update(old, text, filename)
+        return _full_update(old, text, filename, edit)
 
     region = "".join(new_lines[start - 1 : end + delta])
     try:
@@ -262,21 +475,26 @@ def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSour
     except SyntaxError:
         # The edit reaches past the region (an unclosed bracket or string):
         # the whole text decides, and reports the real error if there is one.
-        return _full_update(old, text, filename)
+        return _full_update(old, text, filename, edit)
     if _future_flags(tree):
-        return _full_update(old, text, filename)
+        return _full_update(old, text, filename, edit)
     nodes = list(tree.body)
-    if {n for stmt in nodes for n in _imported_names(stmt)} != imported_names(blocks[lo : hi + 1]):
+    if not any(b.opaque for b in blocks) and {
+        n for stmt in nodes for n in _imported_names(stmt)
+    } != imported_names(blocks[lo : hi + 1]):
         # An import came or went: calls on that name elsewhere in the file
-        # compile differently now, so every block is compiled again.
-        return _full_update(old, text, filename)
+        # compile differently now, so every block is compiled again.  Not
+        # while parts of the file were never parsed: the difference is in
+        # how a call compiles, not in what it does, and the planner tells
+        # functions whose text did not change by their syntax tree.
+        return _full_update(old, text, filename, edit)
     imported = imported_names([*blocks[:lo], *blocks[hi + 1 :]])
     if imported:
         tree.body.append(_import_guard(imported, start))
     code = compile(tree, filename, "exec", flags=old.flags, dont_inherit=True)
     middle = _blocks(nodes, new_lines, code)
     after = [b.moved(delta) if delta else b for b in blocks[hi + 1 :]]
-    changed = Region(lo, hi + 1, lo, lo + len(middle), nodes)
+    changed = Region(old, lo, hi + 1, lo, lo + len(middle), nodes, edit)
     return CompiledSource(new_lines, [*blocks[:lo], *middle, *after], old.flags, changed)
 
 

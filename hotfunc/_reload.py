@@ -7,6 +7,7 @@ failed event, and the function keeps its last good code.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import linecache
@@ -27,7 +28,6 @@ from ._registry import (
     ReloadEvent,
     SourceFile,
     callbacks,
-    lock,
     raising,
     registry,
     settings,
@@ -160,6 +160,9 @@ def _apply_save(
     started: float,
 ) -> list[ReloadEvent]:
     """Run what changed and swap what changed, in file order; then report."""
+    region = compiled.region
+    if region is not None:
+        baseline = region.base  # the old text with the statements near the edit parsed
     planned = _plan.plan(baseline, compiled, retry=bool(source.failures))
     compiled.region = None  # syntax trees are large; the actions keep what they need
     actions = planned.actions
@@ -173,6 +176,7 @@ def _apply_save(
     # Blocks the edit did not touch keep their definitions (moved or not),
     # so most entries are settled by one lookup.
     kept = {id(b.definitions): b for b in compiled.blocks if b.definitions}
+    unparsed = _Unparsed(baseline, region)
     steps: list[tuple[int, int, _plan.Action | None, Entry | None, _recompile.Located | None]]
     steps = [(a.block.start, 0, a, None, None) for a in actions if a.kind != _plan.UPDATE]
     for entry in entries:
@@ -180,6 +184,11 @@ def _apply_save(
         if block is not None and block.definitions is entry._definitions:
             if block.shift != entry._shift:
                 _move(entry, block.shift)
+            continue
+        if unparsed.holds(entry):
+            # Its def was never parsed, and the edit did not come near it.
+            if unparsed.moves(entry):
+                _shift_live(entry, unparsed.delta)
             continue
         found = _locate(entry, compiled, baseline)
         steps.append((found.block.start if found else 0, 1, None, entry, found))
@@ -232,61 +241,54 @@ def _apply_error_policy(entries: list[Entry]) -> None:
 
 
 def _baseline(source: SourceFile) -> _recompile.CompiledSource | None:
-    """The compiled text the live code came from, compiled on first need."""
+    """The text the live code came from: the imported text, unparsed, until an edit.
+
+    Nothing is compiled ahead of an edit: the first edit parses only the
+    statements around it, whatever the size of the file.
+    """
     imported = source.imported_bytes()
     if source.baseline is None and imported is not None:
-        _adopt(source, _compile_bytes(imported, source.filename))
+        try:
+            source.baseline = _recompile.unparsed(_recompile.decode(imported))
+        except (SyntaxError, UnicodeDecodeError):  # it imported, so it decodes
+            source.baseline = None
+        source.imported = None
     return source.baseline
 
 
-def _adopt(source: SourceFile, baseline: _recompile.CompiledSource | None) -> None:
-    """Make ``baseline`` the text ``source``'s live code was built from.
+class _Unparsed:
+    """Which entries live in lines of the old text that were never parsed."""
 
-    Every entry is matched with its definition now, and where the compiled
-    code equals the live code the block keeps the live object instead of a
-    copy of it.
-    """
-    source.baseline = baseline
-    source.imported = None
-    if baseline is None:
-        return
-    blocks = {id(b.definitions): b for b in baseline.blocks if b.definitions}
-    for entry in source.entries:
-        if entry._occurrence is not None:
-            continue
-        _resolve(entry, baseline)
-        block = blocks.get(id(entry._definitions))
-        key = (entry.qualname, entry.code.co_firstlineno)
-        if block is not None and not entry._shift and key in block.codes:
-            block.codes[key] = entry._origin = entry.code
+    def __init__(
+        self,
+        baseline: _recompile.CompiledSource | None,
+        region: _recompile.Region | None,
+    ) -> None:
+        blocks = [b for b in baseline.blocks if b.opaque] if baseline is not None else []
+        self._starts = [b.start for b in blocks]
+        self._ends = [b.end for b in blocks]
+        self.delta = region.delta if region is not None else 0
+        # Old lines after this one moved by delta.
+        self._moved_after = max(region.last, region.first - 1) if region is not None else 0
 
+    def holds(self, entry: Entry) -> bool:
+        if not self._starts or entry._occurrence is not None:
+            return False
+        line = entry.lineno
+        index = bisect.bisect_right(self._starts, line) - 1
+        return index >= 0 and line <= self._ends[index]
 
-def _compile_bytes(data: bytes, filename: str) -> _recompile.CompiledSource | None:
-    try:
-        return _recompile.compile_source(_recompile.decode(data), filename)
-    except Exception:
-        # Text that imported but that hotfunc cannot compile (nesting deeper
-        # than the parser's recursion limit, say): the first edit compiles
-        # the new text whole, and reports whatever that raises.
-        logger.debug("cannot compile the imported text of %s", filename, exc_info=True)
-        return None
+    def moves(self, entry: Entry) -> bool:
+        return bool(self.delta) and entry.lineno > self._moved_after
 
 
-def warm(source: SourceFile) -> None:
-    """Compile the text ``source`` was imported from, so its first edit is incremental.
-
-    The watcher calls this while idle.  Compiling holds no lock, so imports
-    registering functions meanwhile are not held up.
-    """
-    with lock:
-        token = source.imported if source.baseline is None else None
-        data = source.imported_bytes()
-    if token is None or data is None:
-        return
-    compiled = _compile_bytes(data, source.filename)
-    with source.lock:
-        if source.baseline is None and source.imported is token:
-            _adopt(source, compiled)
+def _shift_live(entry: Entry, lines: int) -> None:
+    """Move the functions of an entry whose def was never parsed ``lines`` down."""
+    code = _recompile.shift_code(entry.code, lines)
+    for func in entry.functions:
+        if func.__code__.co_freevars == code.co_freevars:
+            func.__code__ = code
+    registry.remember_code(entry, code)
 
 
 def _fail_file(

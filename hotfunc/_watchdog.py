@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -35,11 +34,7 @@ class _Handler(FileSystemEventHandler):
 
 
 class WatchdogBackend:
-    """A watchdog observer whose dispatch thread reloads what it reports.
-
-    A short-lived thread compiles imported files ahead of their first edit,
-    as the inotify back-end does while idle.
-    """
+    """A watchdog observer whose dispatch thread reloads what it reports."""
 
     def __init__(
         self,
@@ -48,16 +43,12 @@ class WatchdogBackend:
         *,
         polling: bool,
         interval: float,
-        on_idle: Callable[[], float | None] = lambda: None,
     ) -> None:
         self._observer: BaseObserver = PollingObserver(timeout=interval) if polling else Observer()
         self._observer.daemon = True
         self._observer.name = name
         self._handler = _Handler(on_change)
-        self._on_idle = on_idle
         self._on_change = on_change
-        self._rescan = False
-        self._warming: threading.Thread | None = None
 
     @property
     def thread(self) -> BaseObserver:
@@ -81,29 +72,13 @@ class WatchdogBackend:
         self._observer.stop()
 
     def nudge(self) -> None:
-        """Compile files registered since, unless a warm-up thread is at it."""
-        if self._warming is not None and self._warming.is_alive():
-            return
-        self._warming = threading.Thread(target=self._warm, name="hotfunc-warmup", daemon=True)
-        self._warming.start()
+        """Nothing to wake: the observer's thread polls or waits on the OS itself."""
 
     def rescan(self) -> None:
-        """Report every file once, from the warm-up thread."""
-        self._rescan = True
-        self.nudge()
-
-    def _warm(self) -> None:
-        while self._observer.is_alive():
-            if self._rescan:
-                self._rescan = False
-                self._on_change({""})
-                continue
-            delay = self._on_idle()
-            if delay is None:
-                if not self._rescan:
-                    return
-            elif delay:
-                time.sleep(delay)
+        """Report every file once, from a short-lived thread of its own."""
+        threading.Thread(
+            target=self._on_change, args=({""},), name="hotfunc-rescan", daemon=True
+        ).start()
 
     def abandon(self) -> None:
         """Nothing to release: a forked child has none of the observer's threads."""

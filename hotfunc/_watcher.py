@@ -17,16 +17,11 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from . import _inotify
-from ._registry import registry
-from ._reload import reload_path, warm
+from ._reload import reload_path
 
 logger = logging.getLogger("hotfunc")
 
 _THREAD_NAME = "hotfunc-watcher"
-
-#: Seconds without a new registration before imported files are compiled
-#: ahead of their first edit.
-WARM_AFTER = 3.0
 
 # The kernel limits that make inotify refuse a folder, and the sysctl to raise.
 _INOTIFY_LIMITS = {
@@ -65,14 +60,13 @@ class FileWatcher:
         self._files: set[str] = set()
         self._watched_folders: set[str] = set()
         self._stopping = threading.Event()
-        self._registered_at = time.monotonic()
         self._backend = self._new_backend(polling)
         self._fallback: Backend | None = None
 
     def _new_backend(self, polling: bool) -> Backend:
         if not polling and _inotify.available():
             try:
-                return _inotify.InotifyBackend(self._changed, _THREAD_NAME, self._warm_one)
+                return _inotify.InotifyBackend(self._changed, _THREAD_NAME)
             except OSError as exc:
                 logger.warning("inotify unavailable (%s); using watchdog", exc)
         from ._watchdog import WatchdogBackend  # watchdog loads only when used
@@ -82,7 +76,6 @@ class FileWatcher:
             _THREAD_NAME,
             polling=polling,
             interval=self.interval,
-            on_idle=self._warm_one,
         )
 
     @property
@@ -110,8 +103,6 @@ class FileWatcher:
     def watch(self, path: str) -> None:
         """Reload ``path`` (a real path) whenever it changes."""
         self._files.add(path)
-        self._registered_at = time.monotonic()
-        self._backend.nudge()  # a new file to compile ahead of its first edit
         folder = os.path.dirname(path)
         if folder in self._watched_folders:
             return
@@ -141,24 +132,6 @@ class FileWatcher:
             self._fallback = self._new_backend(polling=True)
             self._fallback.start()
         self._fallback.add(folder)
-
-    def _warm_one(self) -> float | None:
-        """Compile one imported file ahead of its first edit.
-
-        Returns when to come back: 0 for the next file at once, the time left
-        while files are still being registered, None when none is left.  An
-        application boots by importing its modules; compiling them meanwhile
-        would slow the boot, so the compiling waits until registrations have
-        been quiet for :data:`WARM_AFTER` seconds.
-        """
-        quiet = time.monotonic() - self._registered_at
-        if quiet < WARM_AFTER:
-            return WARM_AFTER - quiet
-        for source in registry.sources():
-            if source.baseline is None and source.imported is not None and source.path:
-                warm(source)
-                return 0.0
-        return None
 
     def _changed(self, paths: set[str]) -> None:
         # Runs on the back-end's thread.

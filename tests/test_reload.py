@@ -278,18 +278,27 @@ def test_functions_in_the_main_script(tmp_path):
     assert result.stdout.strip() == "1"
 
 
-def test_imported_text_is_compiled_once_registrations_are_quiet(project, wait, monkeypatch):
-    """Compiling files ahead of their first edit waits until imports stop, so it never
-    slows an application's boot; then every file is compiled and the first edit is
-    incremental."""
-    from hotfunc import _watcher
-
-    monkeypatch.setattr(_watcher, "WARM_AFTER", 0.5)
-    mods = [
-        project.load("from hotfunc import hot\n@hot\ndef f():\n    return 1\n") for _ in range(3)
-    ]
-    sources = [hotfunc.registry[m.f].source for m in mods]
-    assert all(s.baseline is None for s in sources)  # registrations are still coming
-    wait(lambda: all(s.baseline is not None for s in sources))
-    project.edit(mods[0], "from hotfunc import hot\n@hot\ndef f():\n    return 2\n")
-    wait(lambda: mods[0].f() == 2)
+def test_first_edit_of_a_large_file_parses_only_around_it(project, wait):
+    """The first edit of a file never edited before parses the statements near the
+    edit, not the file: the rest stays unparsed, and functions below it move."""
+    count = 2000
+    source = "from hotfunc import hot\n" + "".join(
+        f"@hot\ndef f{i}():\n    return {{v{i}}}\n" for i in range(count)
+    )
+    values = {f"v{i}": i for i in range(count)}
+    mod = project.load(source.format(**values))
+    last = mod.f1999
+    line = last.__code__.co_firstlineno
+    values["v1000"] = "'new'\n    # one more line"
+    project.edit(mod, source.format(**values))
+    wait(lambda: mod.f1000() == "new")
+    baseline = hotfunc.registry[mod.f1000].source.baseline
+    parsed = [b for b in baseline.blocks if not b.opaque]
+    assert len(parsed) < 10 and sum(b.opaque for b in baseline.blocks) == 2
+    assert last.__code__.co_firstlineno == line + 1  # moved, not recompiled
+    assert hotfunc.registry[last].version == 0 and last() == 1999
+    # A later edit far from the first one parses only around itself too.
+    values["v10"] = "'ten'"
+    project.edit(mod, source.format(**values))
+    wait(lambda: mod.f10() == "ten")
+    assert last.__code__.co_firstlineno == line + 1
