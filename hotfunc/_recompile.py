@@ -21,6 +21,7 @@ import bisect
 import contextlib
 import copy
 import importlib.util
+import re
 import sys
 
 # decode_source() imports tokenize on first use.  Imported here, before the
@@ -72,6 +73,7 @@ class Block:
         "future",
         "imports",
         "live",
+        "marks",
         "opaque",
         "shift",
         "start",
@@ -88,6 +90,7 @@ class Block:
         imports: frozenset[str] = frozenset(),
         live: str | None = None,
         opaque: bool = False,
+        marks: tuple[tuple[int, frozenset[str]], ...] = (),
     ) -> None:
         self.start = start  # first line now, decorators included
         self.end = end  # last line now
@@ -109,6 +112,9 @@ class Block:
         #: definitions or code known.  Nothing is compiled until an edit
         #: comes near.
         self.opaque = opaque
+        #: For an unparsed block, where its column-0 imports stand (lines
+        #: from its start) and what they bind, so that a cut needs no rescan.
+        self.marks = marks
 
     def moved(self, lines: int) -> Block:
         return Block(
@@ -121,6 +127,7 @@ class Block:
             self.imports,
             self.live,
             self.opaque,
+            self.marks,
         )
 
     def text(self, lines: list[str]) -> str:
@@ -242,8 +249,8 @@ def unparsed(text: str) -> CompiledSource:
         ]
         with contextlib.suppress(SyntaxError):
             flags = _future_flags(ast.parse("".join(futures)))
-    block = Block(1, len(lines), 0, (), {}, False, _import_lines(lines, 0, len(lines)), None, True)
-    return CompiledSource(lines, [block], flags)
+    marks = _import_marks(text, lines)
+    return CompiledSource(lines, _opaque(marks, 1, len(lines)), flags)
 
 
 # Lines that start a top-level statement, as far as a glance can tell: where
@@ -251,22 +258,26 @@ def unparsed(text: str) -> CompiledSource:
 _ANCHORS = ("def ", "async def ", "class ", "@", "import ", "from ", "if __name__")
 
 
-def _import_lines(lines: list[str], start: int, end: int) -> frozenset[str]:
-    """Names bound by the ``import`` statements that start at column 0 in ``lines[start:end]``.
+_IMPORT_LINE = re.compile(r"^(?:import|from)[ \t]", re.MULTILINE)
+
+
+def _import_marks(text: str, lines: list[str]) -> tuple[tuple[int, frozenset[str]], ...]:
+    """The lines (from 0) of the ``import`` statements at column 0, and the names they bind.
 
     Imports inside a top-level ``if`` or ``try`` are not seen: they only
     change how a method call on that name compiles, never what it does.
     """
-    names: set[str] = set()
-    for index in range(start, end):
-        line = lines[index]
-        if not line.startswith(("import ", "from ")):
-            continue
-        for length in (1, 2, 4, 8, 16, 32):  # a parenthesised import spans lines
+    marks: list[tuple[int, frozenset[str]]] = []
+    line, position = 0, 0
+    for match in _IMPORT_LINE.finditer(text):
+        line += text.count("\n", position, match.start())
+        position = match.start()
+        for length in range(1, 33):  # a parenthesised import spans lines
             with contextlib.suppress(SyntaxError, ValueError):
-                names |= _imported_names(ast.parse("".join(lines[index : index + length])).body[0])
+                statement = ast.parse("".join(lines[line : line + length])).body[0]
+                marks.append((line, _imported_names(statement)))
                 break
-    return frozenset(names) if names else _NO_NAMES
+    return tuple(marks)
 
 
 def _open(old: CompiledSource, first: int, last: int, filename: str) -> CompiledSource:
@@ -300,7 +311,7 @@ def _cut(old: CompiledSource, block: Block, first: int, last: int, filename: str
     lines = old.lines
     reach = 2
     while True:
-        start = _anchor_before(lines, block, min(max(first, block.start), block.end), reach)
+        start = _anchor_before(lines, block, first, reach)
         end = _anchor_after(lines, block, max(last, first), reach)
         try:
             parsed = _compile_window(old, block, start, end, filename)
@@ -309,28 +320,36 @@ def _cut(old: CompiledSource, block: Block, first: int, last: int, filename: str
                 raise
             reach *= 4
             continue
-        before = _opaque(lines, block.start, start - 1)
-        after = _opaque(lines, end + 1, block.end)
+        marks = tuple((block.start - 1 + offset, names) for offset, names in block.marks)
+        before = _opaque(marks, block.start, start - 1)
+        after = _opaque(marks, end + 1, block.end)
         return [*before, *parsed, *after]
 
 
 def _is_anchor(lines: list[str], n: int) -> bool:
     """Whether line ``n`` (from 1) looks like the first line of a top-level statement.
 
-    Not when the line above is a decorator (the statement starts there), a
-    bracket closing at column 0 (a decorator call spread over lines) or
-    ends in a backslash.
+    Not when the nearest line of code above is a decorator (the statement
+    starts there), a bracket closing at column 0 (a decorator call spread
+    over lines) or ends in a backslash.
     """
     if not lines[n - 1].startswith(_ANCHORS):
         return False
-    above = lines[n - 2] if n >= 2 else ""
+    # The nearest line above that holds code: blank lines and comments may
+    # stand between a decorator and its def.
+    above = ""
+    for index in range(n - 2, max(-1, n - 42), -1):
+        stripped = lines[index].strip()
+        if stripped and not stripped.startswith("#"):
+            above = lines[index]
+            break
     return not above.startswith(("@", ")", "]", "}")) and not above.rstrip("\r\n").endswith("\\")
 
 
 def _anchor_before(lines: list[str], block: Block, line: int, reach: int) -> int:
     """The ``reach``-th anchor line at or before ``line`` in ``block``, or its start."""
     found = 0
-    for n in range(line, block.start, -1):
+    for n in range(min(line, block.end), block.start, -1):
         if _is_anchor(lines, n):
             found += 1
             if found == reach:
@@ -341,7 +360,7 @@ def _anchor_before(lines: list[str], block: Block, line: int, reach: int) -> int
 def _anchor_after(lines: list[str], block: Block, line: int, reach: int) -> int:
     """The line before the ``reach``-th anchor after ``line`` in ``block``, or its end."""
     found = 0
-    for n in range(line + 1, block.end + 1):
+    for n in range(max(line, block.start) + 1, block.end + 1):
         if _is_anchor(lines, n):
             found += 1
             if found == reach:
@@ -381,11 +400,14 @@ def _reparsed(old: CompiledSource, filename: str) -> CompiledSource:
     return fresh
 
 
-def _opaque(lines: list[str], start: int, end: int) -> list[Block]:
+def _opaque(marks: tuple[tuple[int, frozenset[str]], ...], start: int, end: int) -> list[Block]:
+    """An unparsed block of lines ``start`` to ``end``, with the import ``marks``
+    (by line from 0 in the file) that fall in it."""
     if end < start:
         return []
-    imports = _import_lines(lines, start - 1, end)
-    return [Block(start, end, 0, (), {}, False, imports, None, True)]
+    own = tuple((line + 1 - start, names) for line, names in marks if start <= line + 1 <= end)
+    imports = frozenset().union(*(names for _, names in own)) if own else _NO_NAMES
+    return [Block(start, end, 0, (), {}, False, imports, None, True, own)]
 
 
 def _touched(blocks: list[Block], first: int, last: int) -> tuple[int, int]:
@@ -708,9 +730,10 @@ def shift_code(code: CodeType, lines: int) -> CodeType:
     if not lines:
         return code
     consts = code.co_consts
-    if any(isinstance(c, CodeType) for c in consts):
+    if CodeType in map(type, consts):  # the test runs in C: most code has none
         consts = tuple(shift_code(c, lines) if isinstance(c, CodeType) else c for c in consts)
-    return code.replace(co_firstlineno=code.co_firstlineno + lines, co_consts=consts)
+        return code.replace(co_firstlineno=code.co_firstlineno + lines, co_consts=consts)
+    return code.replace(co_firstlineno=code.co_firstlineno + lines)
 
 
 def same_behaviour(old: CodeType, new: CodeType) -> bool:

@@ -430,6 +430,10 @@ class SourceFile:
         return zlib.decompress(self.imported)
 
 
+#: Entries built, or codes recorded, per hold of the lock.
+_BATCH = 2048
+
+
 def _key(code: CodeType) -> tuple[str, str, int]:
     return (code.co_filename, code.co_qualname, code.co_firstlineno)
 
@@ -496,8 +500,8 @@ class Registry:
         ):
             self._pending.append(weakref.ref(func))
             return None
+        self._flush()
         with lock:
-            self._flush()
             return self._add(func, key, caches)
 
     def _add(
@@ -571,10 +575,15 @@ class Registry:
                     return
 
     def _flush(self) -> None:
-        """Build the entries @hot deferred; compress the bytes read at import."""
-        if self._pending:
+        """Build the entries @hot deferred; compress the bytes read at import.
+
+        Called without the lock held: it is taken for one batch at a time, so
+        building a hundred thousand entries never holds up stop(), an import
+        or the registry's repr for long.
+        """
+        while self._pending:
             with lock:
-                batch = self._pending[:]
+                batch = self._pending[:_BATCH]
                 # Appends from other threads may land meanwhile; keep those.
                 del self._pending[: len(batch)]
                 for ref in batch:
@@ -600,9 +609,19 @@ class Registry:
 
     def remember_code(self, entry: Entry, code: CodeType) -> None:
         """Record ``code`` as the entry's current code, findable by its key."""
-        with lock:
-            entry._code = code
-            self._entries_by_key[_key(code)] = entry
+        self.remember_codes([(entry, code)])
+
+    def remember_codes(self, moves: list[tuple[Entry, CodeType]]) -> None:
+        """:meth:`remember_code` for many entries, in batches under the lock."""
+        by_key = self._entries_by_key
+        for start in range(0, len(moves), _BATCH):
+            with lock:
+                for entry, code in moves[start : start + _BATCH]:
+                    old = _key(entry._code)
+                    if by_key.get(old) is entry:
+                        del by_key[old]
+                    entry._code = code
+                    by_key[_key(code)] = entry
 
     def retarget(self, entry: Entry, func: FunctionType) -> None:
         """Make ``func`` the entry's only function: a definition that ran again.
@@ -626,8 +645,8 @@ class Registry:
 
     def prune(self) -> None:
         """Forget entries whose functions have all been garbage collected."""
+        self._flush()
         with lock:
-            self._flush()
             dead = [e for e in self._entries if not e.alive()]
             if not dead:
                 return
@@ -654,27 +673,27 @@ class Registry:
 
     def sources(self) -> list[SourceFile]:
         """A snapshot of the files that hold hot functions."""
+        self._flush()
         with lock:
-            self._flush()
             return list(self._files_by_filename.values())
 
     def paths(self) -> set[str]:
         """Real paths of every registered file that exists."""
+        self._flush()
         with lock:
-            self._flush()
             return {s.path for s in self._files_by_filename.values() if s.path}
 
     def sources_at(self, path: str, *, real: bool = False) -> list[SourceFile]:
         """The registered files at ``path``; ``real`` says it is resolved already."""
         real_path = path if real else os.path.realpath(path)
+        self._flush()
         with lock:
-            self._flush()
             return [s for s in self._files_by_filename.values() if s.path == real_path]
 
     def entries_of(self, source: SourceFile) -> list[Entry]:
         """A snapshot of one file's entries, deferred ones included."""
+        self._flush()
         with lock:
-            self._flush()
             return list(source.entries)
 
     def entries(self) -> list[Entry]:
@@ -688,8 +707,8 @@ class Registry:
         func, _ = innermost(target)
         if func is None:
             return None
+        self._flush()
         with lock:
-            self._flush()
             entry = self._entries_by_key.get(_key(func.__code__))
             if entry is not None and entry.holds(func):
                 return entry

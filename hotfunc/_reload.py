@@ -15,6 +15,7 @@ import logging
 import os
 import queue
 import stat
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -173,25 +174,37 @@ def _apply_save(
         applier.prepare(actions)
         entries = registry.entries_of(source)  # prepare() may have made functions hot
 
-    # Blocks the edit did not touch keep their definitions (moved or not),
-    # so most entries are settled by one lookup.
-    kept = {id(b.definitions): b for b in compiled.blocks if b.definitions}
-    unparsed = _Unparsed(baseline, region)
+    # Entries before the edited lines are untouched, and so are those after
+    # them when no line moved: a large file's many functions cost one
+    # comparison each.  Blocks the edit did not touch keep their
+    # definitions, so most of the rest are settled by one lookup.
+    before, after, delta = _edited_lines(baseline, region)
+    kept: dict[int, _recompile.Block] | None = None
+    unparsed: _Unparsed | None = None
+    moves: list[tuple[Entry, CodeType]] = []
     steps: list[tuple[int, int, _plan.Action | None, Entry | None, _recompile.Located | None]]
     steps = [(a.block.start, 0, a, None, None) for a in actions if a.kind != _plan.UPDATE]
     for entry in entries:
+        line = entry._code.co_firstlineno
+        if entry.error is None and (line < before or (line > after and not delta)):
+            continue
+        if kept is None:
+            kept = {id(b.definitions): b for b in compiled.blocks if b.definitions}
+            unparsed = _Unparsed(baseline)
         block = kept.get(id(entry._definitions))
         if block is not None and block.definitions is entry._definitions:
             if block.shift != entry._shift:
                 _move(entry, block.shift)
             continue
+        assert unparsed is not None
         if unparsed.holds(entry):
             # Its def was never parsed, and the edit did not come near it.
-            if unparsed.moves(entry):
-                _shift_live(entry, unparsed.delta)
+            if delta and line > after:
+                moves.append((entry, _shift_functions(entry, delta)))
             continue
         found = _locate(entry, compiled, baseline)
         steps.append((found.block.start if found else 0, 1, None, entry, found))
+    registry.remember_codes(moves)
     steps.sort(key=lambda step: step[:2])
 
     swaps: list[Swap] = []
@@ -256,20 +269,27 @@ def _baseline(source: SourceFile) -> _recompile.CompiledSource | None:
     return source.baseline
 
 
+def _edited_lines(
+    baseline: _recompile.CompiledSource | None, region: _recompile.Region | None
+) -> tuple[int, int, int]:
+    """Old lines before which nothing changed, after which lines only moved, and by how much.
+
+    Without a region (the whole text was compiled, or it did not change),
+    every entry is looked at, and none moved.
+    """
+    if region is None or baseline is None or region.old_hi <= region.old_lo:
+        return 0, sys.maxsize, 0
+    blocks = baseline.blocks
+    return blocks[region.old_lo].start, blocks[region.old_hi - 1].end, region.delta
+
+
 class _Unparsed:
     """Which entries live in lines of the old text that were never parsed."""
 
-    def __init__(
-        self,
-        baseline: _recompile.CompiledSource | None,
-        region: _recompile.Region | None,
-    ) -> None:
+    def __init__(self, baseline: _recompile.CompiledSource | None) -> None:
         blocks = [b for b in baseline.blocks if b.opaque] if baseline is not None else []
         self._starts = [b.start for b in blocks]
         self._ends = [b.end for b in blocks]
-        self.delta = region.delta if region is not None else 0
-        # Old lines after this one moved by delta.
-        self._moved_after = max(region.last, region.first - 1) if region is not None else 0
 
     def holds(self, entry: Entry) -> bool:
         if not self._starts or entry._occurrence is not None:
@@ -278,17 +298,19 @@ class _Unparsed:
         index = bisect.bisect_right(self._starts, line) - 1
         return index >= 0 and line <= self._ends[index]
 
-    def moves(self, entry: Entry) -> bool:
-        return bool(self.delta) and entry.lineno > self._moved_after
 
+def _shift_functions(entry: Entry, lines: int) -> CodeType:
+    """Move the functions of an entry whose def was never parsed ``lines`` down.
 
-def _shift_live(entry: Entry, lines: int) -> None:
-    """Move the functions of an entry whose def was never parsed ``lines`` down."""
-    code = _recompile.shift_code(entry.code, lines)
-    for func in entry.functions:
-        if func.__code__.co_freevars == code.co_freevars:
+    Returns the new code, for the registry to record.
+    """
+    code = _recompile.shift_code(entry._code, lines)
+    refs = entry._refs
+    for ref in refs if isinstance(refs, list) else (refs,):
+        func = ref()
+        if func is not None and func.__code__.co_freevars == code.co_freevars:
             func.__code__ = code
-    registry.remember_code(entry, code)
+    return code
 
 
 def _fail_file(

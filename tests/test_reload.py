@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import traceback
 
@@ -302,3 +303,20 @@ def test_first_edit_of_a_large_file_parses_only_around_it(project, wait):
     project.edit(mod, source.format(**values))
     wait(lambda: mod.f10() == "ten")
     assert last.__code__.co_firstlineno == line + 1
+
+
+def test_same_text_again_moves_nothing(project, wait):
+    """A file deleted and written again with the text it had leaves every function,
+    parsed or not, at its lines."""
+    source = "from hotfunc import hot\n" + "".join(
+        f"\n@hot\ndef f{i}():\n    return {i}\n" for i in range(30)
+    )
+    mod = project.load(source)
+    project.edit(mod, source.replace("return 3\n", "return 33\n"))
+    wait(lambda: mod.f3() == 33)
+    lines = [getattr(mod, f"f{i}").__code__.co_firstlineno for i in range(30)]
+    os.remove(mod.__file__)
+    wait(lambda: hotfunc.registry[mod.f3].error is not None)
+    project.edit(mod, source.replace("return 3\n", "return 33\n"))
+    wait(lambda: hotfunc.registry[mod.f3].error is None)
+    assert [getattr(mod, f"f{i}").__code__.co_firstlineno for i in range(30)] == lines
