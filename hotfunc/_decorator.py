@@ -80,13 +80,26 @@ def _register_module(module: ModuleType) -> None:
     """
     filename = probe(module, "__file__")
     if isinstance(filename, str) and filename.endswith(".py"):
-        registry.add_namespace(filename, vars(module))
-    for value in list(vars(module).values()):
-        register_defined(value, module.__name__)
+        # Its functions are registered when the registry is first needed:
+        # an import under `hotfunc run` costs one call, not one per function.
+        registry.add_namespace(filename, vars(module), _register_namespace)
+    else:
+        _register_namespace(vars(module))
+
+
+def _register_namespace(namespace: dict[str, object]) -> None:
+    name = str(namespace.get("__name__", ""))
+    for value in list(namespace.values()):
+        register_defined(value, name)
 
 
 def register_defined(value: object, module: str) -> None:
     """Make ``value`` hot if it is a function or class that ``module`` defines."""
+    if type(value) is FunctionType and "__wrapped__" not in value.__dict__:
+        # Most of a module: a plain function, known without probing anything.
+        if value.__module__ == module and _has_source(value):
+            _register(value)
+        return
     if is_instance(value, type):
         if probe(value, "__module__") == module and "<locals>" not in str(
             probe(value, "__qualname__")

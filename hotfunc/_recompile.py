@@ -21,7 +21,6 @@ import bisect
 import contextlib
 import copy
 import importlib.util
-import re
 import sys
 
 # decode_source() imports tokenize on first use.  Imported here, before the
@@ -258,9 +257,6 @@ def unparsed(text: str) -> CompiledSource:
 _ANCHORS = ("def ", "async def ", "class ", "@", "import ", "from ", "if __name__")
 
 
-_IMPORT_LINE = re.compile(r"^(?:import|from)[ \t]", re.MULTILINE)
-
-
 def _import_marks(text: str, lines: list[str]) -> tuple[tuple[int, frozenset[str]], ...]:
     """The lines (from 0) of the ``import`` statements at column 0, and the names they bind.
 
@@ -268,10 +264,19 @@ def _import_marks(text: str, lines: list[str]) -> tuple[tuple[int, frozenset[str
     change how a method call on that name compiles, never what it does.
     """
     marks: list[tuple[int, frozenset[str]]] = []
+    starts: list[int] = []
+    for word in ("import", "from"):  # str.find runs in C, far faster than a regex here
+        if text.startswith((f"{word} ", f"{word}\t")):
+            starts.append(0)
+        at = text.find(f"\n{word}")
+        while at != -1:
+            if text[at + 1 + len(word) : at + 2 + len(word)] in (" ", "\t"):
+                starts.append(at + 1)
+            at = text.find(f"\n{word}", at + 1)
     line, position = 0, 0
-    for match in _IMPORT_LINE.finditer(text):
-        line += text.count("\n", position, match.start())
-        position = match.start()
+    for start in sorted(starts):
+        line += text.count("\n", position, start)
+        position = start
         for length in range(1, 33):  # a parenthesised import spans lines
             with contextlib.suppress(SyntaxError, ValueError):
                 statement = ast.parse("".join(lines[line : line + length])).body[0]

@@ -366,11 +366,19 @@ class Version:
         return f"<version {self.version} ({when}{note})>"
 
 
+class _Compressed:
+    """Imported bytes, compressed until the file's first edit needs them."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 class SourceFile:
     """A file that holds hot functions, with the text they were last built from."""
 
     __slots__ = (
-        "_compressed",
         "baseline",
         "digest",
         "entries",
@@ -400,8 +408,7 @@ class SourceFile:
         self.digest = None if data is None else (len(data), hash(data))
         #: The bytes as imported, until they are compiled as the baseline of
         #: the first edit; compressed soon after import.
-        self.imported = data
-        self._compressed = False
+        self.imported: bytes | _Compressed | None = data
         #: The last text that compiled, compiled: what the live code was built
         #: from, and what the next edit is compared with.
         self.baseline: CompiledSource | None = None
@@ -416,18 +423,20 @@ class SourceFile:
         self.ran: list[tuple[str, str]] = []
 
     def compress(self) -> None:
-        if self.imported is not None and not self._compressed:
+        data = self.imported
+        if isinstance(data, bytes):
             import zlib  # only once something is registered
 
-            self.imported = zlib.compress(self.imported, 1)
-            self._compressed = True
+            # One assignment: a reader sees the bytes or the compressed form.
+            self.imported = _Compressed(zlib.compress(data, 1))
 
     def imported_bytes(self) -> bytes | None:
-        if self.imported is None or not self._compressed:
-            return self.imported
+        data = self.imported
+        if not isinstance(data, _Compressed):
+            return data
         import zlib
 
-        return zlib.decompress(self.imported)
+        return zlib.decompress(data.data)
 
 
 #: Entries built, or codes recorded, per hold of the lock.
@@ -436,6 +445,20 @@ _BATCH = 2048
 
 def _key(code: CodeType) -> tuple[str, str, int]:
     return (code.co_filename, code.co_qualname, code.co_firstlineno)
+
+
+# Resolving a path costs a system call per component; modules come from few
+# folders, so each folder is resolved once.
+_real_folders: dict[str, str] = {}
+
+
+def _real_path(filename: str) -> str:
+    folder, name = os.path.split(filename)
+    real = _real_folders.get(folder)
+    if real is None:
+        real = _real_folders[folder] = os.path.realpath(folder)
+    path = os.path.join(real, name)
+    return os.path.realpath(path) if os.path.islink(path) else path
 
 
 def _no_source_reason(filename: str, loader: object = None) -> str | None:
@@ -465,6 +488,9 @@ class Registry:
         # module of many hot functions pays a list append for each, and the
         # entries are built on first need (a reload, a look-up).
         self._pending: list[weakref.ref[FunctionType]] = []
+        # Modules made hot whole, whose functions are still to be registered,
+        # with the function that registers them.
+        self._pending_modules: list[tuple[dict[str, Any], Callable[[dict[str, Any]], None]]] = []
         # Files read at import whose bytes are still to be compressed.
         self._uncompressed: list[SourceFile] = []
         self._reminding = False
@@ -532,13 +558,15 @@ class Registry:
         if source is None:
             path: str | None = None
             data: bytes | None = None
-            if _no_source_reason(filename) is None:
-                path = os.path.realpath(filename)
+            if not (filename.startswith("<") and filename.endswith(">")):
                 from ._files import read
 
+                path = _real_path(filename)
                 try:
                     # The text as imported: later reloads compare against it.
                     data = read(path)
+                except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                    path = None  # not a file on disk (a zip archive's member)
                 except OSError:
                     data = None
             source = SourceFile(filename, path, data)
@@ -581,6 +609,11 @@ class Registry:
         building a hundred thousand entries never holds up stop(), an import
         or the registry's repr for long.
         """
+        while self._pending_modules:
+            with lock:
+                modules, self._pending_modules = self._pending_modules, []
+            for namespace, register in modules:
+                register(namespace)  # defers its functions, as @hot does
         while self._pending:
             with lock:
                 batch = self._pending[:_BATCH]
@@ -592,19 +625,28 @@ class Registry:
                         self._add(func, _key(func.__code__))
         if self._uncompressed:
             with lock:
-                for source in self._uncompressed:
-                    source.compress()
-                self._uncompressed.clear()
+                todo, self._uncompressed = self._uncompressed, []
+            for source in todo:  # outside the lock: a large file takes a while
+                source.compress()
 
-    def add_namespace(self, filename: str, namespace: dict[str, Any]) -> SourceFile:
+    def add_namespace(
+        self,
+        filename: str,
+        namespace: dict[str, Any],
+        register: Callable[[dict[str, Any]], None] | None = None,
+    ) -> SourceFile:
         """Know the module run from ``filename``, even with no function hot yet.
 
-        Its file is watched, and changed top-level statements run in ``namespace``.
+        Its file is watched, and changed top-level statements run in
+        ``namespace``.  ``register(namespace)``, if given, makes its functions
+        hot when the registry is first needed.
         """
         with lock:
             source = self._source_for(filename)
             source.namespace = namespace
             source.pinned = True
+            if register is not None:
+                self._pending_modules.append((namespace, register))
             return source
 
     def remember_code(self, entry: Entry, code: CodeType) -> None:
@@ -667,6 +709,7 @@ class Registry:
             self._entries_by_key.clear()
             self._files_by_filename.clear()
             self._pending.clear()
+            self._pending_modules.clear()
             self._uncompressed.clear()
 
     # -- lookup ---------------------------------------------------------------
