@@ -280,9 +280,10 @@ def print_table(report: dict[str, Any]) -> None:
             cpu = median(results[tool], "cpu_after")
             rss = median(results[tool], "rss")
             plain_rss = median(results["plain"], "rss")
+            after = (cpu or 0) * 1e3
             print(
                 f"| boot, {modules} modules ({data['lines']:,} lines), {name} | "
-                f"{plain * 1e3:.0f} ms | {value * 1e3:.0f} ms (CPU after: {(cpu or 0) * 1e3:.0f} ms,"
+                f"{plain * 1e3:.0f} ms | {value * 1e3:.0f} ms (CPU after: {after:.0f} ms,"
                 f" RSS {(rss or 0) / plain_rss:.2f}x) | {value / plain:.2f}x |"
             )
     for name, data in report["edit"].items():
