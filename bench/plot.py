@@ -1,6 +1,9 @@
-"""Plot reload latency against file size from a benchmark run's JSON.
+"""Plot reload latency against file size, and boot time against app size.
 
 python bench/plot.py [bench/results/latest.json] [docs/img/latency-vs-size.png]
+
+Without arguments, bench/results/scale.json (from bench/scale.py) is drawn
+too, as docs/img/boot-vs-size.png.
 """
 
 from __future__ import annotations
@@ -23,7 +26,43 @@ LABELS = {
 }
 
 
+BOOT_LABELS = {
+    "plain": "plain Python",
+    "hot": "hotfunc: start() first, @hot",
+    "run": "hotfunc: python -m hotfunc run",
+    "jurigged": "jurigged",
+}
+
+
+def plot_boot(source: Path, target: Path) -> None:
+    """Import time of a generated app against its size, from bench/scale.py's JSON."""
+    boot = json.loads(source.read_text())["boot"]
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for tool, label in BOOT_LABELS.items():
+        points = []
+        for data in sorted(boot.values(), key=lambda d: d["lines"]):
+            runs = [r["seconds"] for r in data["results"].get(tool, [])]
+            if runs:
+                points.append((data["lines"], statistics.median(runs) * 1e3))
+        if points:
+            ax.plot(*zip(*points, strict=True), marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("lines in the app (modules of 50 functions, bytecode cached)")
+    ax.set_ylabel("import time, median (ms)")
+    ax.set_title("Boot time against app size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(target)
+    print(f"wrote {target}")
+
+
 def main() -> int:
+    scale = HERE / "results" / "scale.json"
+    if len(sys.argv) == 1 and scale.exists():
+        plot_boot(scale, HERE.parent / "docs" / "img" / "boot-vs-size.png")
     source = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "results" / "latest.json"
     target = (
         Path(sys.argv[2])
