@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 
@@ -149,7 +150,7 @@ def test_updates_from_an_unparsed_file_equal_a_full_compile(seed):
         by_lines = {(b.start, b.end): b for b in full.blocks}
         spans = [(b.start, b.end) for b in current.blocks]
         assert all(start <= end for start, end in spans)
-        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
         for block in current.blocks:
             if block.opaque:
                 continue
