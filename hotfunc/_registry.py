@@ -443,6 +443,15 @@ class SourceFile:
 _BATCH = 2048
 
 
+def _let_others_in() -> None:
+    """Between batches: a thread waiting for the lock gets the GIL and takes it.
+
+    Without this, the lock is free only while this thread keeps the GIL, and
+    it takes the lock again before anyone else can.
+    """
+    time.sleep(0)
+
+
 def _key(code: CodeType) -> tuple[str, str, int]:
     return (code.co_filename, code.co_qualname, code.co_firstlineno)
 
@@ -623,6 +632,7 @@ class Registry:
                     func = ref()
                     if func is not None:
                         self._add(func, _key(func.__code__))
+            _let_others_in()
         if self._uncompressed:
             with lock:
                 todo, self._uncompressed = self._uncompressed, []
@@ -664,6 +674,8 @@ class Registry:
                         del by_key[old]
                     entry._code = code
                     by_key[_key(code)] = entry
+            if start + _BATCH < len(moves):
+                _let_others_in()
 
     def retarget(self, entry: Entry, func: FunctionType) -> None:
         """Make ``func`` the entry's only function: a definition that ran again.
