@@ -37,20 +37,36 @@ BOOT_LABELS = {
 def plot_boot(source: Path, target: Path) -> None:
     """Import time of a generated app against its size, from bench/scale.py's JSON."""
     boot = json.loads(source.read_text())["boot"]
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    series = {}
     for tool, label in BOOT_LABELS.items():
         points = []
         for data in sorted(boot.values(), key=lambda d: d["lines"]):
             runs = [r["seconds"] for r in data["results"].get(tool, [])]
             if runs:
                 points.append((data["lines"], statistics.median(runs) * 1e3))
+        series[label] = points
+    draw(
+        series,
+        "lines in the app (modules of 50 functions, bytecode cached)",
+        "import time, median (ms)",
+        "Boot time against app size",
+        target,
+    )
+
+
+def draw(
+    series: dict[str, list[tuple[int, float]]], xlabel: str, ylabel: str, title: str, target: Path
+) -> None:
+    """One log-log line per series, with markers, saved to ``target``."""
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for label, points in series.items():
         if points:
             ax.plot(*zip(*points, strict=True), marker="o", label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("lines in the app (modules of 50 functions, bytecode cached)")
-    ax.set_ylabel("import time, median (ms)")
-    ax.set_title("Boot time against app size")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -71,26 +87,21 @@ def main() -> int:
     )
     sweep = json.loads(source.read_text())["sweep"]
     sizes = sorted(int(lines) for lines in sweep)
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
+    series = {}
     for tool, label in LABELS.items():
         points = []
         for lines in sizes:
             runs = [r["p50"] for r in sweep[str(lines)].get(tool, []) if "p50" in r]
             if runs:
                 points.append((lines, statistics.median(runs) * 1e3))
-        if points:
-            ax.plot(*zip(*points, strict=True), marker="o", label=label)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("lines in the edited file")
-    ax.set_ylabel("save to first new result, p50 (ms)")
-    ax.set_title("Reload latency against file size (one function edited)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target)
-    print(f"wrote {target}")
+        series[label] = points
+    draw(
+        series,
+        "lines in the edited file",
+        "save to first new result, p50 (ms)",
+        "Reload latency against file size (one function edited)",
+        target,
+    )
     return 0
 
 

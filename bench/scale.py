@@ -79,11 +79,16 @@ def run_main(root: Path, how: str) -> dict[str, Any] | None:
         "jurigged": [sys.executable, "-m", "jurigged", str(script)],
     }[how]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=root)
+    return result_of(done, how)
+
+
+def result_of(done: subprocess.CompletedProcess[str], label: str) -> dict[str, Any] | None:
+    """The JSON a measuring script printed after ``RESULT``, or None if it failed."""
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
             result: dict[str, Any] = json.loads(line[7:])
             return result
-    print(f"  {how}: failed: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+    print(f"  {label}: failed: {done.stderr.strip().splitlines()[-3:]}", file=sys.stderr)
     return None
 
 
@@ -180,12 +185,7 @@ def first_edit(functions: int, settle: float) -> dict[str, Any] | None:
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=1800, cwd=root
     )
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result: dict[str, Any] = json.loads(line[7:])
-            return result
-    print(f"  first edit: failed: {done.stderr.strip().splitlines()[-3:]}", file=sys.stderr)
-    return None
+    return result_of(done, "first edit")
 
 
 MEMORY = """
