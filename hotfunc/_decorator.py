@@ -32,7 +32,8 @@ def hot(obj: _T) -> _T:
     """
     if settings.disabled:
         return obj
-    if isinstance(obj, FunctionType) and probe(obj, "__wrapped__") is None:
+    if isinstance(obj, FunctionType) and "__wrapped__" not in obj.__dict__:
+        # The common case, first and without probing: a plain function.
         _register(obj)
     elif isinstance(obj, type):
         _register_class(obj)

@@ -390,6 +390,7 @@ class SourceFile:
         "path",
         "pinned",
         "ran",
+        "seen",
     )
 
     def __init__(self, filename: str, path: str | None, data: bytes | None) -> None:
@@ -421,6 +422,8 @@ class SourceFile:
         self.pinned = False
         #: The statements the last save that ran any ran: (text before, text after).
         self.ran: list[tuple[str, str]] = []
+        #: ``time.time()`` when the file was read at registration.
+        self.seen = time.time()
 
     def compress(self) -> None:
         data = self.imported
@@ -513,14 +516,14 @@ class Registry:
         entry yet is built later, on first need; importing a module of many
         hot functions costs a list append for each.  Nested functions (a
         factory's closures), functions with caches and functions without a
-        source file are done now.  A file's first function reads the file (the text the live code
-        came from) and has it watched.
+        source file are done now.  A file's first function reads the file
+        (the text the live code came from) and has it watched.
         """
         code = func.__code__
         key = (code.co_filename, code.co_qualname, code.co_firstlineno)
         if not self._reminding and not started:
             self._reminding = True
-            _thread.start_new_thread(self._remind, (time.time(),))
+            _thread.start_new_thread(self._remind, ())
         source = self._files_by_filename.get(key[0])
         if source is None:
             with lock:
@@ -586,7 +589,7 @@ class Registry:
                 watcher.watch(path)
         return source
 
-    def _remind(self, since: float) -> None:
+    def _remind(self) -> None:
         """Warn once if a hot file is saved while no watcher was ever started.
 
         Runs on a thread of its own until start() or reload() is called; a
@@ -596,9 +599,9 @@ class Registry:
             time.sleep(REMIND_EVERY)
             if started:
                 return
-            for path in self.paths():
+            for source in self.sources():
                 try:
-                    saved = os.stat(path).st_mtime > since
+                    saved = source.path is not None and os.stat(source.path).st_mtime > source.seen
                 except OSError:
                     continue
                 if saved:
@@ -607,7 +610,7 @@ class Registry:
                     _logging.install().warning(
                         "%s was saved, but no hotfunc watcher runs in this process, so the "
                         "save is not applied; call hotfunc.start() once at boot",
-                        path,
+                        source.path,
                     )
                     return
 
