@@ -216,9 +216,14 @@ def _apply_save(
         elif stepped is not None and id(stepped) not in applier.rebound:
             same = found is not None and planned.unchanged(found.block, stepped.qualname)
             error, swapped = _update(stepped, found, compiled, baseline, caches, same)
-            swaps.append(Swap(stepped, error, swapped))
+            swaps.append(Swap(stepped, error, swapped, stepped.error))
+            stepped.error = error  # at once: a caller may look right after the swap
     # Entries that had an error and were settled above recover.
-    swaps.extend(Swap(e, None, False) for e in entries if e.error is not None and not _in(e, swaps))
+    stepped_ids = {id(swap.entry) for swap in swaps}
+    for entry in entries:
+        if entry.error is not None and id(entry) not in stepped_ids:
+            swaps.append(Swap(entry, None, False, entry.error))
+            entry.error = None
     if applier.ran:
         source.ran = applier.ran
     source.baseline = compiled
@@ -229,10 +234,6 @@ def _apply_save(
     events = report(source, path, swaps, applier.results, time.perf_counter() - started)
     _apply_error_policy(entries)
     return events
-
-
-def _in(entry: Entry, swaps: list[Swap]) -> bool:
-    return any(s.entry is entry for s in swaps)
 
 
 def _apply_error_policy(entries: list[Entry]) -> None:

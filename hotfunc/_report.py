@@ -20,14 +20,17 @@ _VERBS = ("ran", "added", "redefined", "rebuilt", "skipped")
 
 
 class Swap:
-    """What the engine did to one entry."""
+    """What the engine did to one entry, and the error it had before."""
 
-    __slots__ = ("entry", "error", "swapped")
+    __slots__ = ("entry", "error", "previous", "swapped")
 
-    def __init__(self, entry: Entry, error: str | None, swapped: bool) -> None:
+    def __init__(
+        self, entry: Entry, error: str | None, swapped: bool, previous: str | None
+    ) -> None:
         self.entry = entry
         self.error = error
         self.swapped = swapped
+        self.previous = previous
 
 
 def report(
@@ -55,14 +58,13 @@ def report(
     events: list[ReloadEvent] = []
     for swap in swaps:
         entry, error = swap.entry, swap.error
-        if error is not None and error != entry.error:
+        if error is not None and error != swap.previous:
             logger.warning("%s", error)
-        if swap.swapped or error is not None or entry.error is not None:
+        if swap.swapped or error is not None or swap.previous is not None:
             action = "swapped" if swap.swapped else "failed" if error else "recovered"
             events.append(
                 ReloadEvent(entry, error is None, error, duration, entry.version, action=action)
             )
-        entry.error = error
 
     failures = [r.error for r in results if r.error is not None]
     for result in results:

@@ -36,8 +36,7 @@ def test_truncate_then_write_after_a_pause(project, wait):
         fh.flush()
         time.sleep(0.05)
         fh.write(SOURCE.format(v=2))
-    wait(lambda: mod.f() == 2)
-    assert entry.error is None
+    wait(lambda: mod.f() == 2 and entry.error is None)
 
 
 @pytest.mark.parametrize("how", ["os.replace", "sed -i"])
@@ -61,8 +60,7 @@ def test_vim_backupcopy_no(project, wait):
     with open(path, "w") as fh:
         fh.write(SOURCE.format(v=2))
     os.remove(path + "~")
-    wait(lambda: mod.f() == 2)
-    assert hotfunc.registry[mod.f].error is None
+    wait(lambda: mod.f() == 2 and hotfunc.registry[mod.f].error is None)
 
 
 def test_jetbrains_safe_write(project, wait):

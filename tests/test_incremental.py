@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import os
 import random
@@ -155,8 +156,15 @@ def test_updates_from_an_unparsed_file_equal_a_full_compile(seed):
             if block.opaque:
                 continue
             same = by_lines[(block.start, block.end)]
-            mine = {(q, line + block.shift): c for (q, line), c in block.codes.items()}
-            assert set(mine) == set(same.codes)
+            # Function code only: a class body's code is never swapped in, and on
+            # Python 3.13 it holds its first line as a constant a shift leaves.
+            mine = {
+                (q, line + block.shift): c
+                for (q, line), c in block.codes.items()
+                if c.co_flags & inspect.CO_OPTIMIZED
+            }
+            theirs = {k: c for k, c in same.codes.items() if c.co_flags & inspect.CO_OPTIMIZED}
+            assert set(mine) == set(theirs)
             for key, code in mine.items():
                 shifted = _recompile.shift_code(code, block.shift)
-                assert shifted == same.codes[key]
+                assert shifted == theirs[key]

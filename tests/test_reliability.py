@@ -190,8 +190,7 @@ def test_folder_deleted_and_recreated_is_watched_again(project, wait, tmp_path):
     (pkg / "mod.py").write_text(SOURCE.format(v=2))
     wait(lambda: mod.f() == 2)
     (pkg / "mod.py").write_text(SOURCE.format(v=3))
-    wait(lambda: mod.f() == 3)
-    assert hotfunc.registry[mod.f].error is None
+    wait(lambda: mod.f() == 3 and hotfunc.registry[mod.f].error is None)
 
 
 def test_folder_moved_away_and_copied_back(project, wait, tmp_path):
