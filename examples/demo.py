@@ -4,6 +4,8 @@ The demo writes a small app module, imports it (paying a pretend slow boot),
 and serves requests.  The handler has a bug.  The demo then edits the app's
 source file on disk, as you would in an editor, and the very next request runs
 the fixed code: same process, same in-memory state, boot not paid again.
+Then a second save adds an import, a constant and a helper, and the handler
+uses them: the new lines run once, the boot lines never again.
 """
 
 from __future__ import annotations
@@ -38,6 +40,19 @@ APP = textwrap.dedent(
 FIX = (
     'request["currency"]}',
     'request.get("currency", "EUR")}',
+)
+
+# The second save: new top-level code, and a handler that uses it.
+GROW = (
+    (
+        "from hotfunc import hot\n",
+        "from hotfunc import hot\nimport json\nVAT = 0.2\n\n"
+        "def with_vat(amount):\n    return round(amount * (1 + VAT), 2)\n",
+    ),
+    (
+        '"total": sum(ORDERS[user])',
+        '"total": with_vat(sum(ORDERS[user])), "as_json": json.dumps(user)',
+    ),
 )
 
 
@@ -78,6 +93,14 @@ def main() -> int:
     print(f"response: {app.handle(request)}")
     print(f"\nfrom save to the first call on new code: {latency * 1e3:.1f} ms")
     print(f"reload itself (read, compile, swap):     {durations[-1] * 1e3:.1f} ms")
+
+    print("\nsaving a second edit: `import json`, `VAT = 0.2` and a helper, used by the handler")
+    text = app_file.read_text()
+    for old, new in GROW:
+        text = text.replace(old, new)
+    write_source(app_file, text, atomic=True)
+    wait_for(lambda: "as_json" in app.handle(request), timeout=10, interval=0.0005)
+    print(f"response: {app.handle(request)}")
     print(f"boot ran once: {booted_at == app.BOOTED_AT}; orders kept: {app.ORDERS}")
     print(f"\n{hotfunc.registry!r}")
     hotfunc.stop()

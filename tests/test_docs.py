@@ -42,7 +42,8 @@ def test_every_page_has_an_example_or_is_prose():
 
 
 def test_demo_runs():
-    """make demo's script shows the bug, the fix picked up without a restart, and the table."""
+    """make demo's script shows the bug, the fix picked up without a restart, a save that
+    adds an import and a helper, and the table."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "demo.py")],
         capture_output=True,
@@ -55,4 +56,6 @@ def test_demo_runs():
     assert "KeyError 'currency'" in out
     assert "'currency': 'EUR'" in out
     assert "boot ran once: True" in out
-    assert "orders_app.handle" in out and "v1" in out
+    assert "'total': 24.0, 'as_json': '\"alice\"'" in out
+    assert "ran: import json, VAT = 0.2; added: with_vat" in result.stderr
+    assert "orders_app.handle" in out and "v2" in out and "orders_app.with_vat" in out
