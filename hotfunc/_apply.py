@@ -18,7 +18,7 @@ from typing import Any
 
 from . import _history, _plan, _recompile
 from ._decorator import _register, register_defined
-from ._registry import Entry, SourceFile, registry
+from ._registry import SourceFile, registry
 from ._wrappers import accessors, innermost, is_instance, probe
 
 _MISSING = object()
@@ -302,9 +302,14 @@ class Applier:
                 continue
             func = funcs.pop(0)
             changed = not _recompile.same_behaviour(entry.code, func.__code__)
+            old = entry.functions
+            if changed and entry._history is None and old:
+                _history.record(entry, "", old[0])  # the version it had, for diff and rollback
             registry.retarget(entry, func)
             if changed:
-                _bump(entry, func)
+                entry.version += 1
+                entry.reloaded_at = time.time()
+                _history.record(entry, _source_of(func), func)
 
     def _failure(self, action: _plan.Action, exc: BaseException) -> Result:
         line = line_in(exc.__traceback__, self.filename, action.line)
@@ -421,12 +426,14 @@ def _functions_of(value: object, name: str) -> list[FunctionType]:
     return found
 
 
-def _bump(entry: Entry, func: FunctionType) -> None:
-    if entry._history is None:
-        _history.record(entry, "", func)
-    entry.version += 1
-    entry.reloaded_at = time.time()
-    _history.record(entry, "", func)
+def _source_of(func: FunctionType) -> str:
+    """The text of ``func``'s definition, for its history ("" when it cannot be read)."""
+    import inspect
+
+    try:
+        return inspect.getsource(func)
+    except (OSError, TypeError):
+        return ""
 
 
 def line_in(tb: TracebackType | None, filename: str, fallback: int) -> int:

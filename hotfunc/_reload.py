@@ -169,6 +169,10 @@ def _apply_save(
     actions = planned.actions
     if not settings.run_statements or source.namespace is None:
         actions = []  # function bodies only
+    # Tracebacks and inspect.getsource() must show the new text, from the
+    # first statement run on; dropping the cached lines costs no system
+    # call, unlike checkcache().
+    linecache.cache.pop(source.filename, None)
     applier = Applier(source, compiled, path)
     if actions:
         applier.prepare(actions)
@@ -228,9 +232,6 @@ def _apply_save(
         source.ran = applier.ran
     source.baseline = compiled
     source.imported = None
-    # Tracebacks and inspect.getsource() must show the new text; dropping
-    # the cached lines costs no system call, unlike checkcache().
-    linecache.cache.pop(source.filename, None)
     events = report(source, path, swaps, applier.results, time.perf_counter() - started)
     _apply_error_policy(entries)
     return events
