@@ -142,18 +142,9 @@ class Applier:
     def _adopt(self, value: object, node: ast.stmt, prefix: str = "") -> bool:
         """Register the live function ``node`` defined, if it is there to swap."""
         assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-        qualname = prefix + node.name
-        found = False
-        for target in accessors(value) if value is not None else ():
-            func, caches = innermost(target)
-            if (
-                func is not None
-                and func.__code__.co_filename == self.filename
-                and func.__code__.co_qualname == qualname
-            ):
-                _register(func, caches)
-                found = True
-        return found
+        return value is not None and register_defined_member(
+            value, prefix + node.name, self.filename
+        )
 
     def _live_class(self, action: _plan.Action) -> type | None:
         cls = self.namespace.get(action.name or "")
@@ -336,8 +327,10 @@ class Applier:
         return f"{self.path}:{line}"
 
 
-def register_defined_member(value: object, qualname: str, filename: str) -> None:
-    """Make a method (or property, static or class method) set on a live class hot."""
+def register_defined_member(value: object, qualname: str, filename: str) -> bool:
+    """Make hot the function(s) behind ``value`` that the def ``qualname`` of ``filename``
+    made (a property's accessors, a static or class method); return whether any was."""
+    found = False
     for target in accessors(value):
         func, caches = innermost(target)
         if (
@@ -346,6 +339,8 @@ def register_defined_member(value: object, qualname: str, filename: str) -> None
             and func.__code__.co_qualname == qualname
         ):
             _register(func, caches)
+            found = True
+    return found
 
 
 def probe_dict(cls: type, name: str | None) -> object | None:

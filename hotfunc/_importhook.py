@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from types import ModuleType
 from typing import Any
 
+from ._registry import real_folder
+
 # Installed packages are never made hot, even when they live inside the
 # watched folder (a virtual environment in the project, for one).
 _NEVER = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
@@ -28,9 +30,6 @@ class Patterns:
     def __init__(self, patterns: Iterable[str]) -> None:
         self.folders: list[str] = []
         self.globs: list[str] = []
-        # Resolving a path costs a system call per component; modules come
-        # from few folders, so each folder is resolved once.
-        self._real_folders: dict[str, str] = {}
         for pattern in patterns:
             path = os.path.realpath(os.path.expanduser(pattern))
             if os.path.isdir(path):
@@ -40,10 +39,7 @@ class Patterns:
 
     def __call__(self, filename: str) -> bool:
         folder, name = os.path.split(filename)
-        real = self._real_folders.get(folder)
-        if real is None:
-            real = self._real_folders[folder] = os.path.realpath(folder)
-        path = os.path.join(real, name)
+        path = os.path.join(real_folder(folder), name)
         if any(part in path for part in _NEVER):
             return False
         return path.startswith(tuple(self.folders)) or any(

@@ -434,12 +434,16 @@ def compile_source(text: str, filename: str) -> CompiledSource:
         SyntaxError: the text does not compile.
         ValueError: the text holds null bytes.
     """
+    return _compiled(text, filename)[0]
+
+
+def _compiled(text: str, filename: str) -> tuple[CompiledSource, list[ast.stmt]]:
+    """All of ``text`` compiled, and its top-level statements."""
     lines = text.splitlines(keepends=True)
     tree = ast.parse(text, filename)
-    flags = _future_flags(tree)
     nodes = list(tree.body)
     blocks = _blocks(nodes, lines, compile(tree, filename, "exec", dont_inherit=True))
-    return CompiledSource(lines, blocks, flags)
+    return CompiledSource(lines, blocks, _future_flags(tree)), nodes
 
 
 def _full_update(
@@ -450,14 +454,11 @@ def _full_update(
     The old text is parsed whole too, so that every old statement can be
     compared with its new text.
     """
-    lines = text.splitlines(keepends=True)
-    tree = ast.parse(text, filename)
-    nodes = list(tree.body)
-    blocks = _blocks(nodes, lines, compile(tree, filename, "exec", dont_inherit=True))
+    fresh, nodes = _compiled(text, filename)
     if any(b.opaque for b in old.blocks):
         old = _reparsed(old, filename)
-    region = Region(old, 0, len(old.blocks), 0, len(blocks), nodes, edit)
-    return CompiledSource(lines, blocks, _future_flags(tree), region)
+    fresh.region = Region(old, 0, len(old.blocks), 0, len(fresh.blocks), nodes, edit)
+    return fresh
 
 
 def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSource:

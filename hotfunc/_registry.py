@@ -464,12 +464,17 @@ def _key(code: CodeType) -> tuple[str, str, int]:
 _real_folders: dict[str, str] = {}
 
 
-def _real_path(filename: str) -> str:
-    folder, name = os.path.split(filename)
+def real_folder(folder: str) -> str:
+    """``os.path.realpath(folder)``, resolved once per folder."""
     real = _real_folders.get(folder)
     if real is None:
         real = _real_folders[folder] = os.path.realpath(folder)
-    path = os.path.join(real, name)
+    return real
+
+
+def _real_path(filename: str) -> str:
+    folder, name = os.path.split(filename)
+    path = os.path.join(real_folder(folder), name)
     return os.path.realpath(path) if os.path.islink(path) else path
 
 

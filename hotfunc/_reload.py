@@ -307,12 +307,17 @@ def _shift_functions(entry: Entry, lines: int) -> CodeType:
     Returns the new code, for the registry to record.
     """
     code = _recompile.shift_code(entry._code, lines)
+    _give_moved(entry, code)
+    return code
+
+
+def _give_moved(entry: Entry, code: CodeType) -> None:
+    """Give the entry's live functions ``code``, their code at new lines."""
     refs = entry._refs
     for ref in refs if isinstance(refs, list) else (refs,):
         func = ref()
         if func is not None and func.__code__.co_freevars == code.co_freevars:
             func.__code__ = code
-    return code
 
 
 def _fail_file(
@@ -464,9 +469,7 @@ def _move(entry: Entry, shift: int) -> None:
     """Give functions whose code only moved their new line numbers."""
     assert entry._origin is not None
     code = _recompile.shift_code(entry._origin, shift)
-    for func in entry.functions:
-        if func.__code__.co_freevars == code.co_freevars:
-            func.__code__ = code
+    _give_moved(entry, code)
     registry.remember_code(entry, code)
     entry._shift = shift
 
