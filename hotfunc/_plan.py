@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ast
 
-from ._recompile import Block, CompiledSource
+from ._recompile import Block, CompiledSource, split_lines
 
 # What an action does; see the module docstring for the rule behind each.
 RUN = "run"
@@ -145,7 +145,7 @@ def plan(old: CompiledSource | None, new: CompiledSource, *, retry: bool) -> Pla
                     node,
                     new.lines,
                     previous,
-                    block.live.splitlines(keepends=True),
+                    split_lines(block.live),
                     block,
                     block.live or None,
                 )
@@ -201,7 +201,7 @@ def _plan_region(
             old_nodes[i], old_lines[i] = _parse_block_or_none(old, block), old.lines
         else:
             old_nodes[i] = _parse_text(block.live)
-            old_lines[i] = block.live.splitlines(keepends=True)
+            old_lines[i] = split_lines(block.live)
     # Pair with the old statement of the same name, if any...
     by_slot: dict[str, int] = {}
     for i in sorted(unmatched_old):

@@ -232,13 +232,31 @@ def decode(data: bytes) -> str:
     return importlib.util.decode_source(data)
 
 
+# Characters str.splitlines() breaks at that do not end a line of Python
+# source: a form feed on a line of its own is common between sections.
+_NOT_NEWLINES = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
+_NOT_NEWLINES_WIDE = (*_NOT_NEWLINES, "\x85", "\u2028", "\u2029")
+
+
+def split_lines(text: str) -> list[str]:
+    """``text``'s lines, with their ends, as the compiler numbers them: at ``\n`` only."""
+    odd = _NOT_NEWLINES if text.isascii() else _NOT_NEWLINES_WIDE
+    if not any(c in text for c in odd):
+        return text.splitlines(keepends=True)  # the same, and far faster
+    lines = [line + "\n" for line in text.split("\n")]
+    last = lines.pop()[:-1]
+    if last:
+        lines.append(last)
+    return lines
+
+
 def unparsed(text: str) -> CompiledSource:
     """``text`` as one unparsed block: what a file is until its first edit.
 
     Costs a split into lines and a look for ``from __future__`` and import
     lines; an edit later parses only the statements around it.
     """
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     if not lines:
         return CompiledSource(lines, [], 0)
     flags = 0
@@ -439,7 +457,7 @@ def compile_source(text: str, filename: str) -> CompiledSource:
 
 def _compiled(text: str, filename: str) -> tuple[CompiledSource, list[ast.stmt]]:
     """All of ``text`` compiled, and its top-level statements."""
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     tree = ast.parse(text, filename)
     nodes = list(tree.body)
     blocks = _blocks(nodes, lines, compile(tree, filename, "exec", dont_inherit=True))
@@ -471,7 +489,7 @@ def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSour
         SyntaxError: the text does not compile.
         ValueError: the text holds null bytes.
     """
-    new_lines = text.splitlines(keepends=True)
+    new_lines = split_lines(text)
     old_lines = old.lines
     n_old, n_new = len(old_lines), len(new_lines)
     same = _common_prefix(old_lines, new_lines)

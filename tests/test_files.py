@@ -56,6 +56,24 @@ def test_crlf_line_endings(project, wait):
     assert mod.f.__code__.co_firstlineno == 4
 
 
+@pytest.mark.parametrize("odd", ["\x0c", "\x0b", "\x1c", "\u2028"])
+def test_characters_str_splitlines_breaks_at_do_not_number_lines(project, wait, odd):
+    """A form feed between sections (or another character that str.splitlines() takes
+    for a line end, in a comment or a string) keeps every line where Python counts it."""
+    alone = odd if odd == "\x0c" else f"# {odd}"  # only a form feed may stand alone
+    source = (
+        "from hotfunc import hot\n{alone}\n@hot\ndef f():\n    return 1\n"
+        "\n{alone}\n@hot\ndef g():\n    return '{odd}' + {v!r}\n"
+    )
+    mod = project.load(source.format(alone=alone, odd=odd, v="a"))
+    project.edit(mod, source.format(alone=alone, odd=odd, v="b"))
+    wait(lambda: mod.g() == odd + "b")
+    assert hotfunc.registry[mod.g].lineno == 8
+    project.edit(mod, "# moved\n" + source.format(alone=alone, odd=odd, v="c"))
+    wait(lambda: mod.g() == odd + "c")
+    assert (mod.f.__code__.co_firstlineno, mod.g.__code__.co_firstlineno) == (4, 9)
+
+
 def test_symlinked_directory(tmp_path, wait):
     """A module imported through a symlinked folder is watched and reported at its real path."""
     real = tmp_path / "real"
