@@ -227,8 +227,8 @@ def _restart_in_child() -> None:
     _registry.lock._at_fork_reinit()  # type: ignore[attr-defined]  # CPython's RLock has it
     # A reload the fork interrupted left functions behind their file while
     # its content fingerprint says all is done: compare everything again.
-    for source in _registry.registry._files_by_filename.values():
-        source.lock._at_fork_reinit()  # type: ignore[attr-defined]
+    _registry.registry.after_fork()
+    for source in _registry.registry.sources():
         source.digest = None
     old = _registry.watcher
     if old is None:

@@ -280,11 +280,17 @@ class Applier:
         made: dict[str, list[FunctionType]] = {}
         for func in _functions_of(value, name):
             made.setdefault(func.__code__.co_qualname, []).append(func)
-        for entry in sorted(registry.entries_of(self.source), key=lambda e: e.lineno):
-            qualname = entry.qualname
-            if qualname != name and not (
+
+        def defined_by(qualname: str) -> bool:
+            return qualname == name or (
                 qualname.startswith(name + ".") and "<locals>" not in qualname
-            ):
+            )
+
+        source = self.source
+        registry.build(source, [f for f in source.deferred if defined_by(f.__code__.co_qualname)])
+        for entry in sorted(registry.entries_of(source, build=False), key=lambda e: e.lineno):
+            qualname = entry.qualname
+            if not defined_by(qualname):
                 continue
             self.rebound.add(id(entry))
             funcs = made.get(qualname)

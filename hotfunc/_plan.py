@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import ast
 
-from ._recompile import Block, CompiledSource, split_lines
+from ._recompile import Block, CompiledSource, parse_at, split_lines
 
 # What an action does; see the module docstring for the rule behind each.
 RUN = "run"
@@ -480,8 +480,7 @@ def _parse_block_or_none(compiled: CompiledSource, block: Block) -> ast.stmt | N
 
 
 def _parse_block(compiled: CompiledSource, block: Block) -> ast.stmt:
-    text = block.text(compiled.lines)
-    body = ast.parse("\n" * (block.start - 1) + text).body
+    body = parse_at(block.text(compiled.lines), block.start).body
     # Statements sharing a line (``a = 1; b = 2``) parse together; take ours.
     for node in body:
         decorators = getattr(node, "decorator_list", None)

@@ -198,12 +198,19 @@ class Region:
 class CompiledSource:
     """A file's lines, split into compiled top-level blocks."""
 
-    __slots__ = ("blocks", "definitions", "flags", "lines", "region")
+    __slots__ = ("_text", "blocks", "definitions", "flags", "lines", "region")
 
     def __init__(
-        self, lines: list[str], blocks: list[Block], flags: int, region: Region | None = None
+        self,
+        lines: list[str],
+        blocks: list[Block],
+        flags: int,
+        region: Region | None = None,
+        text: str | None = None,
     ) -> None:
         self.lines = lines
+        # The lines joined, kept: the next edit is found by comparing texts.
+        self._text = text
         self.blocks = blocks
         #: ``from __future__`` flags the text turns on.
         self.flags = flags
@@ -217,7 +224,9 @@ class CompiledSource:
 
     @property
     def text(self) -> str:
-        return "".join(self.lines)
+        if self._text is None:
+            self._text = "".join(self.lines)
+        return self._text
 
 
 def decode(data: bytes) -> str:
@@ -258,7 +267,7 @@ def unparsed(text: str) -> CompiledSource:
     """
     lines = split_lines(text)
     if not lines:
-        return CompiledSource(lines, [], 0)
+        return CompiledSource(lines, [], 0, text=text)
     flags = 0
     if "from __future__" in text:
         futures = [
@@ -267,7 +276,7 @@ def unparsed(text: str) -> CompiledSource:
         with contextlib.suppress(SyntaxError):
             flags = _future_flags(ast.parse("".join(futures)))
     marks = _import_marks(text, lines)
-    return CompiledSource(lines, _opaque(marks, 1, len(lines)), flags)
+    return CompiledSource(lines, _opaque(marks, 1, len(lines)), flags, text=text)
 
 
 # Lines that start a top-level statement, as far as a glance can tell: where
@@ -326,7 +335,7 @@ def _open(old: CompiledSource, first: int, last: int, filename: str) -> Compiled
         changed = True
     if not changed:
         return old
-    return CompiledSource(old.lines, blocks, old.flags)
+    return CompiledSource(old.lines, blocks, old.flags, text=old._text)
 
 
 def _cut(old: CompiledSource, block: Block, first: int, last: int, filename: str) -> list[Block]:
@@ -400,7 +409,7 @@ def _compile_window(
         SyntaxError: the lines are not whole statements.
     """
     text = "".join(old.lines[start - 1 : end])
-    tree = ast.parse("\n" * (start - 1) + text, filename)
+    tree = parse_at(text, start, filename)
     nodes = list(tree.body)
     if nodes:
         decorators = getattr(nodes[0], "decorator_list", None)
@@ -445,6 +454,32 @@ def _touched(blocks: list[Block], first: int, last: int) -> tuple[int, int]:
     return lo, hi
 
 
+def parse_at(text: str, line: int, filename: str = "<unknown>") -> ast.Module:
+    """Parse ``text``, the lines of a file from ``line`` on; nodes and errors carry
+    their line numbers in the file.
+
+    Blank lines in front number the lines, and cost little until a large file's
+    end: there, numbering the (few) parsed nodes again is cheaper.
+    """
+    offset = line - 1
+    if offset <= _BLANK_LINES_PER_LINE * (text.count("\n") + 1):
+        return ast.parse("\n" * offset + text, filename)
+    try:
+        tree = ast.parse(text, filename)
+    except SyntaxError as exc:
+        if exc.lineno is not None:
+            exc.lineno += offset
+        if exc.end_lineno is not None:
+            exc.end_lineno += offset
+        raise
+    return ast.increment_lineno(tree, offset)
+
+
+# Parsing a blank line costs about this many times less than numbering the
+# nodes of a line of code again (measured on CPython 3.11 to 3.13).
+_BLANK_LINES_PER_LINE = 300
+
+
 def compile_source(text: str, filename: str) -> CompiledSource:
     """Parse and compile all of ``text`` as the module stored at ``filename``.
 
@@ -461,7 +496,7 @@ def _compiled(text: str, filename: str) -> tuple[CompiledSource, list[ast.stmt]]
     tree = ast.parse(text, filename)
     nodes = list(tree.body)
     blocks = _blocks(nodes, lines, compile(tree, filename, "exec", dont_inherit=True))
-    return CompiledSource(lines, blocks, _future_flags(tree)), nodes
+    return CompiledSource(lines, blocks, _future_flags(tree), text=text), nodes
 
 
 def _full_update(
@@ -489,15 +524,18 @@ def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSour
         SyntaxError: the text does not compile.
         ValueError: the text holds null bytes.
     """
-    new_lines = split_lines(text)
     old_lines = old.lines
-    n_old, n_new = len(old_lines), len(new_lines)
-    same = _common_prefix(old_lines, new_lines)
-    if same == n_old == n_new:
+    n_old = len(old_lines)
+    span = _changed_lines(old.text, text, n_old)
+    if span is None:
         return old  # the last good text again, as after undoing a typo
-    tail = _common_prefix(old_lines[same:][::-1], new_lines[same:][::-1])
+    same, tail, edited = span
+    # Only the changed lines are split: a large file's others are the old
+    # line objects again.
+    new_lines = old_lines.copy()
+    new_lines[same : n_old - tail] = split_lines(edited)
     first, last = same + 1, n_old - tail  # changed old lines; last < first for an insertion
-    delta = n_new - n_old
+    delta = len(new_lines) - n_old
     edit = (first, last, delta)
     if not old.blocks:
         return _full_update(old, text, filename, edit)
@@ -516,8 +554,7 @@ def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSour
 
     region = "".join(new_lines[start - 1 : end + delta])
     try:
-        # Blank lines in front give every node its real line number.
-        tree = ast.parse("\n" * (start - 1) + region, filename)
+        tree = parse_at(region, start, filename)
     except SyntaxError:
         # The edit reaches past the region (an unclosed bracket or string):
         # the whole text decides, and reports the real error if there is one.
@@ -541,7 +578,8 @@ def update_source(old: CompiledSource, text: str, filename: str) -> CompiledSour
     middle = _blocks(nodes, new_lines, code)
     after = [b.moved(delta) if delta else b for b in blocks[hi + 1 :]]
     changed = Region(old, lo, hi + 1, lo, lo + len(middle), nodes, edit)
-    return CompiledSource(new_lines, [*blocks[:lo], *middle, *after], old.flags, changed)
+    blocks = [*blocks[:lo], *middle, *after]
+    return CompiledSource(new_lines, blocks, old.flags, changed, text)
 
 
 def imported_names(blocks: list[Block]) -> set[str]:
@@ -583,14 +621,76 @@ def compile_statements(
     return code
 
 
-def _common_prefix(a: list[str], b: list[str], step: int = 256) -> int:
-    """How many leading lines ``a`` and ``b`` share; compares in chunks, in C."""
+def _changed_lines(old: str, new: str, lines: int) -> tuple[int, int, str] | None:
+    """How many whole lines ``old`` (of ``lines`` lines) and ``new`` share at the
+    start and at the end, and the text of ``new`` between them; None if the texts
+    are the same.
+
+    Works on the texts, in C, and counts lines over the shorter side of the
+    edit: a large file is never split whole.
+    """
+    common = _common_start(old, new)
+    if common == len(old) == len(new):
+        return None
+    # The first line that differs starts at the same offset in both texts.
+    start = old.rfind("\n", 0, common) + 1
+    if start <= len(old) // 2:
+        same = old.count("\n", 0, start)
+    else:
+        same = lines - _lines_in(old, start, len(old))
+    # The common end, kept clear of the common lines at the start.
+    common = _common_end(old, new, min(len(old), len(new)) - start)
+    old_end, new_end = len(old) - common, len(new) - common
+    # Lines of the common end count when they start a line in both texts.
+    if (old_end == 0 or old[old_end - 1] == "\n") and (new_end == 0 or new[new_end - 1] == "\n"):
+        tail_start = old_end
+    else:
+        tail_start = old.find("\n", old_end) + 1 or len(old)
+    tail = lines - same - _lines_in(old, start, tail_start)
+    return same, tail, new[start : len(new) - (len(old) - tail_start)]
+
+
+def _lines_in(text: str, start: int, end: int) -> int:
+    """How many lines of ``text`` start in ``[start, end)``; ``start`` starts one,
+    and ``end`` does or is the end of the text."""
+    count = text.count("\n", start, end)
+    return count + 1 if end == len(text) and end > start and text[-1] != "\n" else count
+
+
+_CHUNK = 1 << 16
+
+
+def _common_start(a: str, b: str) -> int:
+    """How many leading characters ``a`` and ``b`` share."""
     limit = min(len(a), len(b))
+    low = 0
+    while low + _CHUNK <= limit and a[low : low + _CHUNK] == b[low : low + _CHUNK]:
+        low += _CHUNK
+    high = min(low + _CHUNK, limit)
+    while low < high:  # the first difference lies in [low, high]
+        middle = (low + high + 1) // 2
+        if a[low:middle] == b[low:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _common_end(a: str, b: str, limit: int) -> int:
+    """How many trailing characters ``a`` and ``b`` share, ``limit`` at most."""
     same = 0
-    while same + step <= limit and a[same : same + step] == b[same : same + step]:
-        same += step
-    while same < limit and a[same] == b[same]:
-        same += 1
+    while (
+        same + _CHUNK <= limit
+        and a[len(a) - same - _CHUNK : len(a) - same] == b[len(b) - same - _CHUNK : len(b) - same]
+    ):
+        same += _CHUNK
+    high = min(same + _CHUNK, limit)
+    while same < high:
+        middle = (same + high + 1) // 2
+        if a[len(a) - middle : len(a) - same] == b[len(b) - middle : len(b) - same]:
+            same = middle
+        else:
+            high = middle - 1
     return same
 
 
@@ -783,8 +883,7 @@ def node_of(compiled: CompiledSource, located: Located) -> FunctionNode:
     the text; the few definitions whose signature changed are parsed again.
     """
     block = located.block
-    text = "".join(compiled.lines[block.start - 1 : block.end])
-    tree = ast.parse("\n" * (block.start - 1) + text)
+    tree = parse_at("".join(compiled.lines[block.start - 1 : block.end]), block.start)
     for node in ast.walk(tree):
         if isinstance(node, _FUNCTION_NODES) and node.lineno == located.lineno:
             return node

@@ -116,6 +116,10 @@ started = False
 #: saved since it was registered: a save that nothing will apply.
 REMIND_EVERY = 2.0
 
+#: Seconds after a file is first read before its bytes are compressed: by
+#: then an application's imports are usually over.
+COMPRESS_AFTER = 1.0
+
 
 class ReloadEvent:
     """What one save did to one function or one top-level statement.
@@ -380,16 +384,19 @@ class SourceFile:
 
     __slots__ = (
         "baseline",
+        "deferred",
         "digest",
         "entries",
         "failures",
         "filename",
         "imported",
         "lock",
+        "moving",
         "namespace",
         "path",
         "pinned",
         "ran",
+        "register",
         "seen",
     )
 
@@ -404,6 +411,17 @@ class SourceFile:
         #: Absolute real path, or None when there is no file to read.
         self.path = path
         self.entries: list[Entry] = []
+        #: Hot functions of this file that have no entry yet, as ``@hot`` saw
+        #: them.  An entry is built when something asks for it: a look-up, a
+        #: listing, or an edit of the lines its ``def`` stands on.  Until then
+        #: an edit elsewhere costs such a function at most a line shift.
+        self.deferred: list[FunctionType] = []
+        #: Held while the deferred functions are given new line numbers, so
+        #: that no entry is built from a code object being replaced.  Never
+        #: held across the application's code.
+        self.moving = _thread.RLock()
+        #: ``hot(module)``: registers the module's functions on first need.
+        self.register: Callable[[dict[str, Any]], None] | None = None
         #: Length and hash of the bytes last read, good or bad: a save that
         #: changes nothing is skipped.
         self.digest = None if data is None else (len(data), hash(data))
@@ -501,15 +519,10 @@ class Registry:
         self._entries: list[Entry] = []
         self._entries_by_key: dict[tuple[str, str, int], Entry] = {}
         self._files_by_filename: dict[str, SourceFile] = {}
-        # Functions @hot has seen but not yet made entries for: importing a
-        # module of many hot functions pays a list append for each, and the
-        # entries are built on first need (a reload, a look-up).
-        self._pending: list[weakref.ref[FunctionType]] = []
-        # Modules made hot whole, whose functions are still to be registered,
-        # with the function that registers them.
-        self._pending_modules: list[tuple[dict[str, Any], Callable[[dict[str, Any]], None]]] = []
-        # Files read at import whose bytes are still to be compressed.
+        # Files read at import whose bytes are still to be compressed, and
+        # whether a thread is on its way to compress them.
         self._uncompressed: list[SourceFile] = []
+        self._compressing = False
         self._reminding = False
 
     # -- registration ---------------------------------------------------------
@@ -518,34 +531,38 @@ class Registry:
         """Register ``func``; return its entry and whether it is new, or None if deferred.
 
         The entry of a function whose file is on disk and whose ``def`` has no
-        entry yet is built later, on first need; importing a module of many
-        hot functions costs a list append for each.  Nested functions (a
-        factory's closures), functions with caches and functions without a
-        source file are done now.  A file's first function reads the file
-        (the text the live code came from) and has it watched.
+        entry yet is built later, on first need (see ``SourceFile.deferred``);
+        importing a module of many hot functions costs a list append for
+        each.  Nested functions (a factory's closures), functions with caches
+        and functions without a source file get theirs now.  A file's first
+        function reads the file (the text the live code came from) and has
+        it watched.
         """
         code = func.__code__
-        key = (code.co_filename, code.co_qualname, code.co_firstlineno)
+        filename = code.co_filename
         if not self._reminding and not started:
             self._reminding = True
             _thread.start_new_thread(self._remind, ())
-        source = self._files_by_filename.get(key[0])
+        source = self._files_by_filename.get(filename)
         if source is None:
             with lock:
-                source = self._source_for(key[0])
+                source = self._source_for(filename)
         if (
             source.path is not None
             and not caches
-            and key not in self._entries_by_key
             # A nested function is made at run time, maybe in a loop: it
             # joins its entry at once, and a deferred list would only grow.
-            and "<locals>" not in key[1]
+            and "<locals>" not in code.co_qualname
+            # A definition with an entry already (decorated again, its module
+            # imported again) joins it, and gets the code it has now.
+            and not (source.entries and _key(code) in self._entries_by_key)
         ):
-            self._pending.append(weakref.ref(func))
+            source.deferred.append(func)
+            if source.namespace is None:
+                source.namespace = func.__globals__
             return None
-        self._flush()
         with lock:
-            return self._add(func, key, caches)
+            return self._add(func, _key(code), caches)
 
     def _add(
         self, func: FunctionType, key: tuple[str, str, int], caches: tuple[object, ...] = ()
@@ -590,6 +607,9 @@ class Registry:
             self._files_by_filename[filename] = source
             if data is not None:
                 self._uncompressed.append(source)
+                if not self._compressing:
+                    self._compressing = True
+                    _thread.start_new_thread(self._compress_later, ())
             if path is not None and watcher is not None:
                 watcher.watch(path)
         return source
@@ -619,33 +639,72 @@ class Registry:
                     )
                     return
 
-    def _flush(self) -> None:
-        """Build the entries @hot deferred; compress the bytes read at import.
+    def _compress_later(self) -> None:
+        """Compress the bytes read at import, once the imports are over.
+
+        Runs on a thread of its own, started by the first file read; the
+        application's boot goes on meanwhile, and zlib lets go of the GIL.
+        """
+        time.sleep(COMPRESS_AFTER)
+        while True:
+            with lock:
+                todo, self._uncompressed = self._uncompressed, []
+                if not todo:
+                    self._compressing = False
+                    return
+            for source in todo:  # outside the lock: a large file takes a while
+                source.compress()
+
+    def after_fork(self) -> None:
+        """In a forked child: the compressing thread is gone; locks may be held."""
+        self._compressing = False
+        for source in self._files_by_filename.values():
+            source.lock._at_fork_reinit()  # type: ignore[attr-defined]  # CPython's RLock has it
+            source.moving._at_fork_reinit()  # type: ignore[attr-defined]
+        if self._uncompressed:
+            self._compressing = True
+            _thread.start_new_thread(self._compress_later, ())
+
+    def register_module(self, source: SourceFile) -> None:
+        """Make hot the functions of a module made hot whole, if not done yet."""
+        with lock:
+            register, source.register = source.register, None
+        if register is not None and source.namespace is not None:
+            register(source.namespace)  # defers its functions, as @hot does
+
+    def build(self, source: SourceFile, funcs: list[FunctionType] | None = None) -> None:
+        """Build the entries of ``source``'s deferred functions: ``funcs``, or all.
 
         Called without the lock held: it is taken for one batch at a time, so
         building a hundred thousand entries never holds up stop(), an import
         or the registry's repr for long.
         """
-        while self._pending_modules:
+        self.register_module(source)
+        with source.moving:
+            if funcs is None:
+                while source.deferred:
+                    with lock:
+                        batch = source.deferred[:_BATCH]
+                        # Appends from other threads may land meanwhile; keep those.
+                        del source.deferred[: len(batch)]
+                        for func in batch:
+                            self._add(func, _key(func.__code__))
+                    _let_others_in()
+                return
+            if not funcs:
+                return
+            chosen = set(map(id, funcs))
             with lock:
-                modules, self._pending_modules = self._pending_modules, []
-            for namespace, register in modules:
-                register(namespace)  # defers its functions, as @hot does
-        while self._pending:
-            with lock:
-                batch = self._pending[:_BATCH]
-                # Appends from other threads may land meanwhile; keep those.
-                del self._pending[: len(batch)]
-                for ref in batch:
-                    func = ref()
-                    if func is not None:
-                        self._add(func, _key(func.__code__))
-            _let_others_in()
-        if self._uncompressed:
-            with lock:
-                todo, self._uncompressed = self._uncompressed, []
-            for source in todo:  # outside the lock: a large file takes a while
-                source.compress()
+                source.deferred = [f for f in source.deferred if id(f) not in chosen]
+                for func in funcs:
+                    self._add(func, _key(func.__code__))
+
+    def _build_all(self) -> None:
+        with lock:
+            sources = list(self._files_by_filename.values())
+        for source in sources:
+            if source.deferred or source.register is not None:
+                self.build(source)
 
     def add_namespace(
         self,
@@ -664,7 +723,7 @@ class Registry:
             source.namespace = namespace
             source.pinned = True
             if register is not None:
-                self._pending_modules.append((namespace, register))
+                source.register = register
             return source
 
     def remember_code(self, entry: Entry, code: CodeType) -> None:
@@ -707,7 +766,6 @@ class Registry:
 
     def prune(self) -> None:
         """Forget entries whose functions have all been garbage collected."""
-        self._flush()
         with lock:
             dead = [e for e in self._entries if not e.alive()]
             if not dead:
@@ -719,7 +777,7 @@ class Registry:
             }
             for source in list(self._files_by_filename.values()):
                 source.entries = [e for e in source.entries if id(e) not in gone]
-                if not source.entries and not source.pinned:
+                if not source.entries and not source.deferred and not source.pinned:
                     del self._files_by_filename[source.filename]
 
     def clear(self) -> None:
@@ -728,39 +786,36 @@ class Registry:
             self._entries.clear()
             self._entries_by_key.clear()
             self._files_by_filename.clear()
-            self._pending.clear()
-            self._pending_modules.clear()
             self._uncompressed.clear()
 
     # -- lookup ---------------------------------------------------------------
 
     def sources(self) -> list[SourceFile]:
         """A snapshot of the files that hold hot functions."""
-        self._flush()
         with lock:
             return list(self._files_by_filename.values())
 
     def paths(self) -> set[str]:
         """Real paths of every registered file that exists."""
-        self._flush()
         with lock:
             return {s.path for s in self._files_by_filename.values() if s.path}
 
     def sources_at(self, path: str, *, real: bool = False) -> list[SourceFile]:
         """The registered files at ``path``; ``real`` says it is resolved already."""
         real_path = path if real else os.path.realpath(path)
-        self._flush()
         with lock:
             return [s for s in self._files_by_filename.values() if s.path == real_path]
 
-    def entries_of(self, source: SourceFile) -> list[Entry]:
-        """A snapshot of one file's entries, deferred ones included."""
-        self._flush()
+    def entries_of(self, source: SourceFile, *, build: bool = True) -> list[Entry]:
+        """A snapshot of one file's entries; ``build`` builds the deferred ones first."""
+        if build:
+            self.build(source)
         with lock:
             return list(source.entries)
 
     def entries(self) -> list[Entry]:
         """A snapshot of the entries whose functions are still alive."""
+        self._build_all()
         self.prune()
         with lock:
             return list(self._entries)
@@ -770,7 +825,9 @@ class Registry:
         func, _ = innermost(target)
         if func is None:
             return None
-        self._flush()
+        source = self._files_by_filename.get(func.__code__.co_filename)
+        if source is not None:
+            self.build(source)
         with lock:
             entry = self._entries_by_key.get(_key(func.__code__))
             if entry is not None and entry.holds(func):

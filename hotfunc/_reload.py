@@ -59,39 +59,34 @@ def reload_source(
         except Exception as exc:  # the watcher and reload() must outlive any bug
             logger.debug("reloading %s failed", source.filename, exc_info=True)
             return _fail_file(
-                registry.entries_of(source),
+                source,
                 started,
                 f"{source.path or source.filename}:1: reloading failed with "
                 f"{type(exc).__name__}: {exc}; keeping the last good code",
-                source,
             )
 
 
 def _reload(
     source: SourceFile, started: float, settled: Callable[[bool], bool] | None
 ) -> list[ReloadEvent]:
-    # Entries whose functions died cost nothing here; the registry prunes them.
-    entries = registry.entries_of(source)
     path = source.path
-    if (not entries and source.namespace is None) or path is None:
+    if path is None or (not source.entries and not source.deferred and source.namespace is None):
         return []
     try:
         data = _files.read(path)
     except FileNotFoundError:
         source.digest = None
         return _fail_file(
-            entries,
+            source,
             started,
             f"{path}:1: file deleted; keeping the last good code until it reappears",
-            source,
         )
     except OSError as exc:
         source.digest = None
         return _fail_file(
-            entries,
+            source,
             started,
             f"{path}:1: cannot read the file: {exc.strerror}; keeping the last good code",
-            source,
         )
     if settled is not None and not settled(not data.strip()):
         return []  # caught mid-save: the close of that write brings it back
@@ -105,34 +100,31 @@ def _reload(
         with contextlib.suppress(OSError):
             if not stat.S_ISREG(os.stat(path).st_mode):
                 what = "not a regular file (a FIFO, a device?), so it is not read"
-        return _fail_file(entries, started, f"{path}:1: {what}; keeping the last good code", source)
+        return _fail_file(source, started, f"{path}:1: {what}; keeping the last good code")
     try:
         text = _recompile.decode(data)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         return _fail_file(
-            entries,
+            source,
             started,
             f"{path}:{line}: cannot decode the file as {exc.encoding}: "
             f"{exc.reason}; declare its encoding with a '# -*- coding: ... -*-' line",
-            source,
         )
     except SyntaxError as exc:
         return _fail_file(
-            entries,
+            source,
             started,
             f"{path}:{exc.lineno or 1}: {exc.msg}; keeping the last good code",
-            source,
         )
     if b"\0" in data:
         # Python says "null bytes" without a line; point at the first one.
         line = data[: data.index(b"\0")].count(b"\n") + 1
         return _fail_file(
-            entries,
+            source,
             started,
             f"{path}:{line}: the file holds a null byte, which Python source cannot; "
             "keeping the last good code",
-            source,
         )
     try:
         if baseline is None:
@@ -141,21 +133,19 @@ def _reload(
             compiled = _recompile.update_source(baseline, text, source.filename)
     except SyntaxError as exc:
         return _fail_file(
-            entries,
+            source,
             started,
             f"{path}:{exc.lineno or 1}: {type(exc).__name__}: {exc.msg}; "
             "keeping the last good code",
-            source,
         )
     except ValueError as exc:
-        return _fail_file(entries, started, f"{path}:1: {exc}; keeping the last good code", source)
-    return _apply_save(source, path, entries, baseline, compiled, started)
+        return _fail_file(source, started, f"{path}:1: {exc}; keeping the last good code")
+    return _apply_save(source, path, baseline, compiled, started)
 
 
 def _apply_save(
     source: SourceFile,
     path: str,
-    entries: list[Entry],
     baseline: _recompile.CompiledSource | None,
     compiled: _recompile.CompiledSource,
     started: float,
@@ -175,14 +165,15 @@ def _apply_save(
     linecache.cache.pop(source.filename, None)
     applier = Applier(source, compiled, path)
     if actions:
-        applier.prepare(actions)
-        entries = registry.entries_of(source)  # prepare() may have made functions hot
+        applier.prepare(actions)  # may make functions hot
 
     # Entries before the edited lines are untouched, and so are those after
     # them when no line moved: a large file's many functions cost one
     # comparison each.  Blocks the edit did not touch keep their
     # definitions, so most of the rest are settled by one lookup.
     before, after, delta = _edited_lines(baseline, region)
+    _settle_deferred(source, before, after, delta)
+    entries = registry.entries_of(source, build=False)
     kept: dict[int, _recompile.Block] | None = None
     unparsed: _Unparsed | None = None
     moves: list[tuple[Entry, CodeType]] = []
@@ -271,6 +262,30 @@ def _baseline(source: SourceFile) -> _recompile.CompiledSource | None:
     return source.baseline
 
 
+def _settle_deferred(source: SourceFile, before: int, after: int, delta: int) -> None:
+    """Functions with no entry yet: those the edit reached get one; those after it move.
+
+    The rest, which a large file has by the thousand, cost a comparison.
+    """
+    registry.register_module(source)
+    with source.moving:
+        reached: list[FunctionType] = []
+        for func in list(source.deferred):
+            code = func.__code__
+            line = code.co_firstlineno
+            if line > after:
+                if not delta:
+                    continue
+                # As shift_code(), inline: a large file has a hundred thousand.
+                if CodeType in map(type, code.co_consts):
+                    func.__code__ = _recompile.shift_code(code, delta)
+                else:
+                    func.__code__ = code.replace(co_firstlineno=line + delta)
+            elif line >= before:
+                reached.append(func)
+        registry.build(source, reached)
+
+
 def _edited_lines(
     baseline: _recompile.CompiledSource | None, region: _recompile.Region | None
 ) -> tuple[int, int, int]:
@@ -320,11 +335,10 @@ def _give_moved(entry: Entry, code: CodeType) -> None:
             func.__code__ = code
 
 
-def _fail_file(
-    entries: list[Entry], started: float, error: str, source: SourceFile
-) -> list[ReloadEvent]:
+def _fail_file(source: SourceFile, started: float, error: str) -> list[ReloadEvent]:
+    """Every function of the file keeps its code and gets ``error``."""
     duration = time.perf_counter() - started
-    entries = [e for e in entries if e.alive()]
+    entries = [e for e in registry.entries_of(source) if e.alive()]
     if any(e.error != error for e in entries) or (not entries and error not in source.failures):
         logger.warning("%s", error)
     for entry in entries:

@@ -168,3 +168,44 @@ def test_updates_from_an_unparsed_file_equal_a_full_compile(seed):
             for key, code in mine.items():
                 shifted = _recompile.shift_code(code, block.shift)
                 assert shifted == theirs[key]
+
+
+def _shared_lines(old: list[str], new: list[str]) -> tuple[int, int]:
+    same = 0
+    while same < min(len(old), len(new)) and old[same] == new[same]:
+        same += 1
+    tail = 0
+    while tail < min(len(old), len(new)) - same and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    return same, tail
+
+
+def test_changed_lines_found_on_the_texts_equal_a_line_by_line_comparison(monkeypatch):
+    """The edit is found by comparing texts in chunks, never splitting a file whole:
+    the lines shared at each end, and the new lines between, are the ones a
+    line-by-line comparison gives, for texts with and without a last newline."""
+    monkeypatch.setattr(_recompile, "_CHUNK", 4)  # many chunks in a small text
+    rnd = random.Random(7)
+    for _ in range(5000):
+        pieces = rnd.choice(["ab\n", "a\n", "\n", "abc\nd", "x"])
+        old = "".join(rnd.choice(pieces) for _ in range(rnd.randrange(0, 30)))
+        new = list(old)
+        for _ in range(rnd.randrange(0, 4)):
+            at = rnd.randrange(0, len(new) + 1)
+            if rnd.random() < 0.4:
+                new.insert(at, rnd.choice(pieces))
+            elif at < len(new):
+                new[at] = rnd.choice(pieces) if rnd.random() < 0.5 else ""
+        new_text = "".join(new)
+        old_lines, new_lines = _recompile.split_lines(old), _recompile.split_lines(new_text)
+        found = _recompile._changed_lines(old, new_text, len(old_lines))
+        if old == new_text:
+            assert found is None
+            continue
+        assert found is not None
+        same, tail, edited = found
+        assert (same, tail) == _shared_lines(old_lines, new_lines), (old, new_text)
+        rebuilt = (
+            old_lines[:same] + _recompile.split_lines(edited) + old_lines[len(old_lines) - tail :]
+        )
+        assert rebuilt == new_lines, (old, new_text)
