@@ -415,7 +415,7 @@ class SourceFile:
         #: them.  An entry is built when something asks for it: a look-up, a
         #: listing, or an edit of the lines its ``def`` stands on.  Until then
         #: an edit elsewhere costs such a function at most a line shift.
-        self.deferred: list[FunctionType] = []
+        self.deferred: list[weakref.ref[FunctionType]] = []
         #: Held while the deferred functions are given new line numbers, so
         #: that no entry is built from a code object being replaced.  Never
         #: held across the application's code.
@@ -557,7 +557,7 @@ class Registry:
             # imported again) joins it, and gets the code it has now.
             and not (source.entries and _key(code) in self._entries_by_key)
         ):
-            source.deferred.append(func)
+            source.deferred.append(weakref.ref(func))
             if source.namespace is None:
                 source.namespace = func.__globals__
             return None
@@ -672,8 +672,10 @@ class Registry:
         if register is not None and source.namespace is not None:
             register(source.namespace)  # defers its functions, as @hot does
 
-    def build(self, source: SourceFile, funcs: list[FunctionType] | None = None) -> None:
-        """Build the entries of ``source``'s deferred functions: ``funcs``, or all.
+    def build(
+        self, source: SourceFile, chosen: list[weakref.ref[FunctionType]] | None = None
+    ) -> None:
+        """Build the entries of ``source``'s deferred functions: ``chosen``, or all.
 
         Called without the lock held: it is taken for one batch at a time, so
         building a hundred thousand entries never holds up stop(), an import
@@ -681,23 +683,28 @@ class Registry:
         """
         self.register_module(source)
         with source.moving:
-            if funcs is None:
+            if chosen is None:
                 while source.deferred:
                     with lock:
                         batch = source.deferred[:_BATCH]
                         # Appends from other threads may land meanwhile; keep those.
                         del source.deferred[: len(batch)]
-                        for func in batch:
-                            self._add(func, _key(func.__code__))
+                        self._add_refs(batch)
                     _let_others_in()
                 return
-            if not funcs:
+            if not chosen:
                 return
-            chosen = set(map(id, funcs))
+            ids = set(map(id, chosen))
             with lock:
-                source.deferred = [f for f in source.deferred if id(f) not in chosen]
-                for func in funcs:
-                    self._add(func, _key(func.__code__))
+                source.deferred = [r for r in source.deferred if id(r) not in ids]
+                self._add_refs(chosen)
+
+    def _add_refs(self, refs: list[weakref.ref[FunctionType]]) -> None:
+        # Callers hold the lock.
+        for ref in refs:
+            func = ref()
+            if func is not None:
+                self._add(func, _key(func.__code__))
 
     def _build_all(self) -> None:
         with lock:

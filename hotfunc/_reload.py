@@ -18,6 +18,7 @@ import stat
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from types import CodeType, FunctionType
 from typing import Any
@@ -172,8 +173,7 @@ def _apply_save(
     # comparison each.  Blocks the edit did not touch keep their
     # definitions, so most of the rest are settled by one lookup.
     before, after, delta = _edited_lines(baseline, region)
-    _settle_deferred(source, before, after, delta)
-    entries = registry.entries_of(source, build=False)
+    entries = _settle_deferred(source, before, after, delta)
     kept: dict[int, _recompile.Block] | None = None
     unparsed: _Unparsed | None = None
     moves: list[tuple[Entry, CodeType]] = []
@@ -262,15 +262,20 @@ def _baseline(source: SourceFile) -> _recompile.CompiledSource | None:
     return source.baseline
 
 
-def _settle_deferred(source: SourceFile, before: int, after: int, delta: int) -> None:
+def _settle_deferred(source: SourceFile, before: int, after: int, delta: int) -> list[Entry]:
     """Functions with no entry yet: those the edit reached get one; those after it move.
 
     The rest, which a large file has by the thousand, cost a comparison.
+    Returns the file's entries as they were before any moved: an entry a
+    look-up builds later is built from code already moved.
     """
     registry.register_module(source)
     with source.moving:
-        reached: list[FunctionType] = []
-        for func in list(source.deferred):
+        reached: list[weakref.ref[FunctionType]] = []
+        for ref in list(source.deferred):
+            func = ref()
+            if func is None:
+                continue
             code = func.__code__
             line = code.co_firstlineno
             if line > after:
@@ -282,8 +287,9 @@ def _settle_deferred(source: SourceFile, before: int, after: int, delta: int) ->
                 else:
                     func.__code__ = code.replace(co_firstlineno=line + delta)
             elif line >= before:
-                reached.append(func)
+                reached.append(ref)
         registry.build(source, reached)
+        return registry.entries_of(source, build=False)
 
 
 def _edited_lines(

@@ -80,3 +80,43 @@ def test_stop_during_a_reload_returns_within_a_second(project, wait):
         assert not hotfunc.is_running()
     finally:
         release.set()
+
+
+def _look_up(
+    func: object, started: threading.Event, stop: threading.Event, problems: list[BaseException]
+) -> None:
+    started.set()
+    while not stop.is_set():
+        try:
+            hotfunc.registry[func]  # builds the entries of the function's file, once
+        except BaseException as exc:  # any error is a failure of the registry
+            problems.append(exc)
+            return
+
+
+@pytest.mark.usefixtures("watching", "fast_switching")
+def test_look_ups_racing_line_shifts_find_every_function_where_it_is(project, wait):
+    """Entries built by a look-up while a save moves the functions below the edit record
+    the lines the functions end at: none is built from code being replaced."""
+    count = 2000
+    body = "".join(f"@hot\ndef f{i}():\n    return {i}\n" for i in range(count))
+    for _ in range(6):
+        mod = project.load("from hotfunc import hot\n" + body)
+        funcs = [getattr(mod, f"f{i}") for i in range(count)]
+        started, stop = threading.Event(), threading.Event()
+        problems: list[BaseException] = []
+        thread = threading.Thread(
+            target=_look_up, args=(funcs[-1], started, stop, problems), daemon=True
+        )
+        thread.start()
+        started.wait(5)
+        project.edit(mod, "from hotfunc import hot\n#\n#\n" + body)
+        wait(lambda funcs=funcs: funcs[-1].__code__.co_firstlineno == 3 * count + 1)
+        stop.set()
+        thread.join(10)
+        (hot_file,) = hotfunc.registry.sources_at(mod.__file__)
+        with hot_file.lock:  # held by the reload until it is done
+            pass
+        assert problems == []
+        for func in funcs:
+            assert hotfunc.registry[func].lineno == func.__code__.co_firstlineno

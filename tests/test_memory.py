@@ -6,6 +6,7 @@ import gc
 import weakref
 
 import hotfunc
+from hotfunc import _registry
 
 FACTORY = """
 from hotfunc import hot
@@ -52,3 +53,21 @@ def test_a_factory_in_a_loop_does_not_grow_the_entry(project):
     entry = hotfunc.registry[keep]
     assert len(entry._refs) < 64
     assert entry.functions == [keep]
+
+
+def test_the_imported_text_is_compressed_once_the_imports_are_over(project, wait, monkeypatch):
+    """The text a file had at import is kept for its first edit, compressed on a thread
+    of hotfunc's own soon after; that edit then applies as any other."""
+    monkeypatch.setattr(_registry, "COMPRESS_AFTER", 0.05)
+    source = "from hotfunc import hot\n" + "".join(
+        f"@hot\ndef f{i}():\n    return {{v{i}}}\n" for i in range(200)
+    )
+    values = {f"v{i}": i for i in range(200)}
+    mod = project.load(source.format(**values))
+    (hot_file,) = hotfunc.registry.sources_at(mod.__file__)
+    wait(lambda: isinstance(hot_file.imported, _registry._Compressed))
+    assert len(hot_file.imported.data) < len(source) / 2
+    values["v100"] = -1
+    project.edit(mod, source.format(**values))
+    hotfunc.reload()
+    assert mod.f100() == -1 and mod.f99() == 99

@@ -312,6 +312,32 @@ def test_first_edit_of_a_large_file_parses_only_around_it(project, wait):
     assert last.__code__.co_firstlineno == line + 1
 
 
+def test_an_edit_builds_entries_only_for_the_functions_it_reached(project, wait):
+    """A hot function gets its registry entry when something asks for it: an edit of
+    the lines it stands on, a look-up, a listing.  An edit elsewhere only moves it,
+    and a look-up later finds it at its new line, unchanged."""
+    count = 500
+    source = "from hotfunc import hot\n" + "".join(
+        f"@hot\ndef f{i}():\n    return {{v{i}}}\n" for i in range(count)
+    )
+    values = {f"v{i}": i for i in range(count)}
+    mod = project.load(source.format(**values))
+    (hot_file,) = hotfunc.registry.sources_at(mod.__file__)
+    assert hot_file.entries == [] and len(hot_file.deferred) == count
+    last = mod.f499
+    line = last.__code__.co_firstlineno
+    values["v250"] = "'new'\n    # one more line"
+    project.edit(mod, source.format(**values))
+    wait(lambda: mod.f250() == "new" and last.__code__.co_firstlineno == line + 1)
+    with hot_file.lock:  # the reload holds it until it is done
+        built = {e.qualname for e in hot_file.entries}
+    assert "f250" in built and len(built) < 10
+    entry = hotfunc.registry[last]  # builds the rest of the file's entries
+    assert (entry.lineno, entry.version, last()) == (line + 1, 0, 499)
+    assert hot_file.deferred == [] and len(hotfunc.registry) == count
+    assert hotfunc.registry[mod.f250].version == 1
+
+
 def test_same_text_again_moves_nothing(project, wait):
     """A file deleted and written again with the text it had leaves every function,
     parsed or not, at its lines."""
