@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import time
-import weakref
 from abc import ABCMeta
 from types import FunctionType, TracebackType
 from typing import Any
@@ -288,7 +287,7 @@ class Applier:
             )
 
         source = self.source
-        registry.build(source, [r for r in source.deferred if defined_by(_qualname(r))])
+        registry.build(source, [f for f in source.deferred if defined_by(f.__code__.co_qualname)])
         for entry in sorted(registry.entries_of(source, build=False), key=lambda e: e.lineno):
             qualname = entry.qualname
             if not defined_by(qualname):
@@ -332,11 +331,6 @@ class Applier:
 
     def _where(self, line: int) -> str:
         return f"{self.path}:{line}"
-
-
-def _qualname(ref: weakref.ref[FunctionType]) -> str:
-    func = ref()
-    return "" if func is None else func.__code__.co_qualname
 
 
 def register_defined_member(value: object, qualname: str, filename: str) -> bool:

@@ -32,9 +32,11 @@ def hot(obj: _T) -> _T:
     """
     if settings.disabled:
         return obj
-    if isinstance(obj, FunctionType) and "__wrapped__" not in obj.__dict__:
-        # The common case, first and without probing: a plain function.
-        _register(obj)
+    # The common case, first and without probing: a plain function.  Reading
+    # __dict__ would give each function a dict of its own.
+    if isinstance(obj, FunctionType) and getattr(obj, "__wrapped__", None) is None:
+        if not _defer(obj):
+            _register(obj)
     elif isinstance(obj, type):
         _register_class(obj)
     elif isinstance(obj, ModuleType):
@@ -46,6 +48,9 @@ def hot(obj: _T) -> _T:
         )
         raise TypeError(msg)
     return obj
+
+
+_defer = registry.defer
 
 
 def _register(func: FunctionType, caches: tuple[object, ...] = ()) -> None:
@@ -96,9 +101,9 @@ def _register_namespace(namespace: dict[str, object]) -> None:
 
 def register_defined(value: object, module: str) -> None:
     """Make ``value`` hot if it is a function or class that ``module`` defines."""
-    if type(value) is FunctionType and "__wrapped__" not in value.__dict__:
+    if type(value) is FunctionType and getattr(value, "__wrapped__", None) is None:
         # Most of a module: a plain function, known without probing anything.
-        if value.__module__ == module and _has_source(value):
+        if value.__module__ == module and not registry.defer(value) and _has_source(value):
             _register(value)
         return
     if is_instance(value, type):

@@ -14,11 +14,13 @@ from __future__ import annotations
 # everything it imports stay cheap: no typing, dataclasses, logging or
 # threading module at run time (``_thread`` is built in).
 import _thread
+import errno
 import os
 import time
 import weakref
 from types import CodeType, FunctionType
 
+from . import _files
 from ._wrappers import innermost
 
 TYPE_CHECKING = False
@@ -379,6 +381,10 @@ class _Compressed:
         self.data = data
 
 
+#: ``SourceFile.digest`` until the digest of the bytes read at import is taken.
+AS_IMPORTED = (-1, 0)
+
+
 class SourceFile:
     """A file that holds hot functions, with the text they were last built from."""
 
@@ -415,7 +421,9 @@ class SourceFile:
         #: them.  An entry is built when something asks for it: a look-up, a
         #: listing, or an edit of the lines its ``def`` stands on.  Until then
         #: an edit elsewhere costs such a function at most a line shift.
-        self.deferred: list[weakref.ref[FunctionType]] = []
+        #: Held strongly, as the module's namespace holds them: a weak
+        #: reference would cost an object per function at every boot.
+        self.deferred: list[FunctionType] = []
         #: Held while the deferred functions are given new line numbers, so
         #: that no entry is built from a code object being replaced.  Never
         #: held across the application's code.
@@ -423,8 +431,10 @@ class SourceFile:
         #: ``hot(module)``: registers the module's functions on first need.
         self.register: Callable[[dict[str, Any]], None] | None = None
         #: Length and hash of the bytes last read, good or bad: a save that
-        #: changes nothing is skipped.
-        self.digest = None if data is None else (len(data), hash(data))
+        #: changes nothing is skipped; None makes the next read count as a
+        #: change.  Those of the bytes read at import are taken when they are
+        #: compressed, or by the first reload.
+        self.digest: tuple[int, int] | None = AS_IMPORTED
         #: The bytes as imported, until they are compiled as the baseline of
         #: the first edit; compressed soon after import.
         self.imported: bytes | _Compressed | None = data
@@ -448,8 +458,13 @@ class SourceFile:
         if isinstance(data, bytes):
             import zlib  # only once something is registered
 
-            # One assignment: a reader sees the bytes or the compressed form.
-            self.imported = _Compressed(zlib.compress(data, 1))
+            if self.digest is AS_IMPORTED:
+                self.digest = (len(data), hash(data))
+            compressed = _Compressed(zlib.compress(data, 1))
+            # One assignment: a reader sees the bytes or the compressed form;
+            # and none once the first edit no longer needs them.
+            if self.imported is data:
+                self.imported = compressed
 
     def imported_bytes(self) -> bytes | None:
         data = self.imported
@@ -490,10 +505,28 @@ def real_folder(folder: str) -> str:
     return real
 
 
-def _real_path(filename: str) -> str:
-    folder, name = os.path.split(filename)
-    path = os.path.join(real_folder(folder), name)
-    return os.path.realpath(path) if os.path.islink(path) else path
+def _read_as_imported(filename: str) -> tuple[str | None, bytes | None]:
+    """The real path of ``filename``, None if it is no file on disk; and its bytes,
+    None if they cannot be read.
+
+    Runs once per file at import: the folder is resolved once, and a final
+    symbolic link is found by the open that refuses to follow one.
+    """
+    folder, sep, name = filename.rpartition(os.sep)
+    real = real_folder(folder or (sep or os.curdir))
+    path = f"{real}{os.sep}{name}" if real != os.sep else f"{os.sep}{name}"
+    try:
+        try:
+            return path, _files.read(path, follow=False)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.EMLINK):  # EMLINK: BSDs
+                raise
+        path = os.path.realpath(path)
+        return path, _files.read(path)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None, None  # not a file on disk (a zip archive's member)
+    except OSError:
+        return path, None
 
 
 def _no_source_reason(filename: str, loader: object = None) -> str | None:
@@ -527,6 +560,21 @@ class Registry:
 
     # -- registration ---------------------------------------------------------
 
+    def defer(self, func: FunctionType) -> bool:
+        """Defer the entry of ``func``, a plain function, if that takes no more than
+        a list append; return whether it was.  The fast path of ``@hot``."""
+        code = func.__code__
+        source = self._files_by_filename.get(code.co_filename)
+        if (
+            source is None
+            or source.path is None
+            or source.entries
+            or "<locals>" in code.co_qualname
+        ):
+            return False  # add() decides
+        source.deferred.append(func)
+        return True
+
     def add(self, func: FunctionType, caches: tuple[object, ...] = ()) -> tuple[Entry, bool] | None:
         """Register ``func``; return its entry and whether it is new, or None if deferred.
 
@@ -540,13 +588,13 @@ class Registry:
         """
         code = func.__code__
         filename = code.co_filename
-        if not self._reminding and not started:
-            self._reminding = True
-            _thread.start_new_thread(self._remind, ())
         source = self._files_by_filename.get(filename)
         if source is None:
             with lock:
                 source = self._source_for(filename)
+            if not self._reminding and not started:
+                self._reminding = True
+                _thread.start_new_thread(self._remind, ())
         if (
             source.path is not None
             and not caches
@@ -557,7 +605,7 @@ class Registry:
             # imported again) joins it, and gets the code it has now.
             and not (source.entries and _key(code) in self._entries_by_key)
         ):
-            source.deferred.append(weakref.ref(func))
+            source.deferred.append(func)
             if source.namespace is None:
                 source.namespace = func.__globals__
             return None
@@ -593,16 +641,8 @@ class Registry:
             path: str | None = None
             data: bytes | None = None
             if not (filename.startswith("<") and filename.endswith(">")):
-                from ._files import read
-
-                path = _real_path(filename)
-                try:
-                    # The text as imported: later reloads compare against it.
-                    data = read(path)
-                except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                    path = None  # not a file on disk (a zip archive's member)
-                except OSError:
-                    data = None
+                # The text as imported: later reloads compare against it.
+                path, data = _read_as_imported(filename)
             source = SourceFile(filename, path, data)
             self._files_by_filename[filename] = source
             if data is not None:
@@ -672,9 +712,7 @@ class Registry:
         if register is not None and source.namespace is not None:
             register(source.namespace)  # defers its functions, as @hot does
 
-    def build(
-        self, source: SourceFile, chosen: list[weakref.ref[FunctionType]] | None = None
-    ) -> None:
+    def build(self, source: SourceFile, chosen: list[FunctionType] | None = None) -> None:
         """Build the entries of ``source``'s deferred functions: ``chosen``, or all.
 
         Called without the lock held: it is taken for one batch at a time, so
@@ -689,22 +727,20 @@ class Registry:
                         batch = source.deferred[:_BATCH]
                         # Appends from other threads may land meanwhile; keep those.
                         del source.deferred[: len(batch)]
-                        self._add_refs(batch)
+                        self._add_all(batch)
                     _let_others_in()
                 return
             if not chosen:
                 return
             ids = set(map(id, chosen))
             with lock:
-                source.deferred = [r for r in source.deferred if id(r) not in ids]
-                self._add_refs(chosen)
+                source.deferred = [f for f in source.deferred if id(f) not in ids]
+                self._add_all(chosen)
 
-    def _add_refs(self, refs: list[weakref.ref[FunctionType]]) -> None:
+    def _add_all(self, funcs: list[FunctionType]) -> None:
         # Callers hold the lock.
-        for ref in refs:
-            func = ref()
-            if func is not None:
-                self._add(func, _key(func.__code__))
+        for func in funcs:
+            self._add(func, _key(func.__code__))
 
     def _build_all(self) -> None:
         with lock:

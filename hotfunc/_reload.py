@@ -18,7 +18,6 @@ import stat
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from types import CodeType, FunctionType
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 from . import _files, _history, _plan, _recompile, _swap
 from ._apply import Applier, line_in
 from ._registry import (
+    AS_IMPORTED,
     Entry,
     ReloadEvent,
     SourceFile,
@@ -92,6 +92,9 @@ def _reload(
     if settled is not None and not settled(not data.strip()):
         return []  # caught mid-save: the close of that write brings it back
     digest = (len(data), hash(data))
+    if source.digest is AS_IMPORTED:
+        imported = source.imported_bytes()
+        source.digest = None if imported is None else (len(imported), hash(imported))
     if digest == source.digest and not source.failures:
         return []
     baseline = _baseline(source)
@@ -271,11 +274,8 @@ def _settle_deferred(source: SourceFile, before: int, after: int, delta: int) ->
     """
     registry.register_module(source)
     with source.moving:
-        reached: list[weakref.ref[FunctionType]] = []
-        for ref in list(source.deferred):
-            func = ref()
-            if func is None:
-                continue
+        reached: list[FunctionType] = []
+        for func in list(source.deferred):
             code = func.__code__
             line = code.co_firstlineno
             if line > after:
@@ -287,7 +287,7 @@ def _settle_deferred(source: SourceFile, before: int, after: int, delta: int) ->
                 else:
                     func.__code__ = code.replace(co_firstlineno=line + delta)
             elif line >= before:
-                reached.append(ref)
+                reached.append(func)
         registry.build(source, reached)
         return registry.entries_of(source, build=False)
 

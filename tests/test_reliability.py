@@ -17,7 +17,7 @@ import time
 import pytest
 
 import hotfunc
-from hotfunc import _registry
+from hotfunc import _files, _registry
 from hotfunc.testing import wait_for
 
 pytestmark = pytest.mark.usefixtures("watching")
@@ -87,7 +87,8 @@ def test_an_endless_file_is_refused(project, wait):
     mod = project.load(SOURCE.format(v=1))
     os.remove(mod.__file__)
     os.symlink("/dev/zero", mod.__file__)
-    wait(lambda: "larger than 16 MB" in (hotfunc.registry[mod.f].error or ""), timeout=10)
+    limit = f"larger than {_files.MAX_BYTES >> 20} MB"
+    wait(lambda: limit in (hotfunc.registry[mod.f].error or ""), timeout=10)
     assert mod.f() == 1 and hotfunc.is_running()
 
 
