@@ -14,12 +14,15 @@ import ast
 import time
 from abc import ABCMeta
 from types import FunctionType, TracebackType
-from typing import Any
 
 from . import _history, _plan, _recompile
 from ._decorator import _register, register_defined
 from ._registry import SourceFile, registry
 from ._wrappers import accessors, innermost, is_instance, probe
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _MISSING = object()
 

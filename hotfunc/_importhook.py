@@ -9,15 +9,17 @@ module's code ran.
 from __future__ import annotations
 
 import fnmatch
-import importlib.abc
 import importlib.machinery
 import os
 import sys
 from collections.abc import Iterable, Sequence
 from types import ModuleType
-from typing import Any
 
 from ._registry import real_folder
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Installed packages are never made hot, even when they live inside the
 # watched folder (a virtual environment in the project, for one).
@@ -50,7 +52,12 @@ class Patterns:
         return f"Patterns({[*self.folders, *self.globs]!r})"
 
 
-class _HotLoader(importlib.abc.Loader):
+# The finder and loader follow the import protocols without deriving from
+# importlib.abc, whose import brings importlib.resources, typing, pathlib and
+# tempfile into every process run under `hotfunc run`.
+
+
+class _HotLoader:
     """Runs the real loader, then makes the module's own functions and classes hot."""
 
     def __init__(self, loader: Any) -> None:
@@ -71,7 +78,7 @@ class _HotLoader(importlib.abc.Loader):
         return getattr(self._loader, name)
 
 
-class HotFinder(importlib.abc.MetaPathFinder):
+class HotFinder:
     """Finds modules through the other finders and marks matching ones hot."""
 
     def __init__(self, match: Patterns) -> None:
@@ -95,7 +102,7 @@ class HotFinder(importlib.abc.MetaPathFinder):
                 and isinstance(spec.loader, importlib.machinery.SourceFileLoader)
                 and self.match(spec.origin)
             ):
-                spec.loader = _HotLoader(spec.loader)
+                spec.loader = _HotLoader(spec.loader)  # type: ignore[assignment]  # a Loader by protocol
             return spec
         return None
 

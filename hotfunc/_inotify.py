@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import ctypes.util
 import errno
 import math
 import os
@@ -71,7 +70,13 @@ _libc: ctypes.CDLL | None = None
 def _load_libc() -> ctypes.CDLL:
     global _libc
     if _libc is None:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        # The process's own symbols hold the C library's; looking for it by
+        # name (ctypes.util) would import subprocess, tempfile and shutil.
+        libc = ctypes.CDLL(None, use_errno=True)
+        if not hasattr(libc, "inotify_init1"):
+            from ctypes.util import find_library
+
+            libc = ctypes.CDLL(find_library("c") or None, use_errno=True)
         libc.inotify_init1.argtypes = [ctypes.c_int]
         libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
         libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]

@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import TextIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 _COLORS = {
     logging.DEBUG: "\033[2m",

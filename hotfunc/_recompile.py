@@ -28,7 +28,10 @@ import sys
 # through an import would keep a half-made module for good.
 import tokenize  # noqa: F401
 from types import CodeType, FunctionType
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _FUNCTION_NODES = (ast.FunctionDef, ast.AsyncFunctionDef)
 FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef

@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from types import CodeType, FunctionType
-from typing import Any
 
 from . import _files, _history, _plan, _recompile, _swap
 from ._apply import Applier, line_in
@@ -36,6 +35,10 @@ from ._registry import (
 )
 from ._report import Swap, report
 from ._wrappers import innermost, signature_reader
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 logger = logging.getLogger("hotfunc")
 

@@ -14,10 +14,34 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from typing import Protocol
 
 from . import _inotify
 from ._reload import reload_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class Backend(Protocol):
+        @property
+        def thread(self) -> threading.Thread: ...
+
+        def token(self, path: str) -> int: ...
+
+        def settled(self, path: str, token: int, empty: bool) -> bool: ...
+
+        def add(self, folder: str) -> None: ...
+
+        def start(self) -> None: ...
+
+        def stop(self) -> None: ...
+
+        def nudge(self) -> None: ...
+
+        def rescan(self) -> None: ...
+
+        def abandon(self) -> None: ...
+
 
 logger = logging.getLogger("hotfunc")
 
@@ -28,27 +52,6 @@ _INOTIFY_LIMITS = {
     errno.ENOSPC: ("fs.inotify.max_user_watches", "524288"),
     errno.EMFILE: ("fs.inotify.max_user_instances", "1024"),
 }
-
-
-class Backend(Protocol):
-    @property
-    def thread(self) -> threading.Thread: ...
-
-    def token(self, path: str) -> int: ...
-
-    def settled(self, path: str, token: int, empty: bool) -> bool: ...
-
-    def add(self, folder: str) -> None: ...
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def nudge(self) -> None: ...
-
-    def rescan(self) -> None: ...
-
-    def abandon(self) -> None: ...
 
 
 class FileWatcher:
