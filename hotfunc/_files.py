@@ -44,16 +44,31 @@ def read(path: str, *, follow: bool = True) -> bytes:
     try:
         # Most source files fit the first read, whose buffer costs less than
         # asking the file's size would.
-        ask = _FIRST
-        chunks = [os.read(fd, ask)]
-        size = len(chunks[0])
-        # A regular file returns less than asked only at its end.
-        while len(chunks[-1]) == ask:
-            if size > MAX_BYTES:
+        data = os.read(fd, _FIRST)
+        if len(data) < _FIRST:
+            return data
+        # A larger file is read again whole, into one buffer of its size:
+        # reading it in chunks and joining them leaves the allocator with
+        # free memory it may keep for good.  A FIFO or a device says 0.
+        size = os.fstat(fd).st_size
+        if size > MAX_BYTES:
+            raise TooLarge(0, _TOO_LARGE, path)
+        if size >= _FIRST:
+            data = os.pread(fd, size + 1, 0)
+            if len(data) <= size:
+                return data
+            os.lseek(fd, len(data), os.SEEK_SET)  # it grew meanwhile: read on
+        # A device or a FIFO (size 0), or a file that grew: chunks up to the
+        # cap.  A regular file returns less than asked only at its end.
+        chunks, total = [data], len(data)
+        while True:
+            if total > MAX_BYTES:
                 raise TooLarge(0, _TOO_LARGE, path)
-            ask = _CHUNK
-            chunks.append(os.read(fd, ask))
-            size += len(chunks[-1])
+            chunk = os.read(fd, _CHUNK)
+            chunks.append(chunk)
+            total += len(chunk)
+            if len(chunk) < _CHUNK:
+                break
     finally:
         os.close(fd)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return b"".join(chunks)
