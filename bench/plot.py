@@ -85,6 +85,9 @@ def main() -> int:
         if len(sys.argv) > 2
         else HERE.parent / "docs" / "img" / "latency-vs-size.png"
     )
+    if not source.exists():
+        print(f"no {source}: run bench/run.py for the latency plot", file=sys.stderr)
+        return 0
     sweep = json.loads(source.read_text())["sweep"]
     sizes = sorted(int(lines) for lines in sweep)
     series = {}

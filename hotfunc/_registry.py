@@ -734,7 +734,11 @@ class Registry:
                 return
             ids = set(map(id, chosen))
             with lock:
-                source.deferred = [f for f in source.deferred if id(f) not in ids]
+                # In place: @hot appends without the lock, and what it
+                # appends meanwhile lands past the part replaced.
+                deferred = source.deferred
+                seen = len(deferred)
+                deferred[:seen] = [f for f in deferred[:seen] if id(f) not in ids]
                 self._add_all(chosen)
 
     def _add_all(self, funcs: list[FunctionType]) -> None:
