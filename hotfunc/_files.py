@@ -24,14 +24,16 @@ class TooLarge(OSError):
     """The file is larger than :data:`MAX_BYTES`."""
 
 
-def read(path: str, *, follow: bool = True) -> bytes:
+def read(path: str, *, follow: bool = True, at_import: bool = False) -> bytes:
     """The file's bytes in as few system calls as possible.
 
     Each call releases the GIL, and while the application keeps it busy,
-    getting it back costs a switch interval: open, read, close and no more.
-    Opening without blocking keeps a FIFO from hanging the caller; reading
-    one with no writer gives nothing, which the caller treats as an empty save.
-    ``follow=False`` refuses a symbolic link, as ``ELOOP``.
+    getting it back costs a switch interval: a reload opens, reads and
+    closes, and no more.  At import nothing else runs, and the first read
+    asks for less: a buffer far larger than the file costs more than the
+    read.  Opening without blocking keeps a FIFO from hanging the caller;
+    reading one with no writer gives nothing, which the caller treats as an
+    empty save.  ``follow=False`` refuses a symbolic link, as ``ELOOP``.
 
     Raises:
         OSError: the file cannot be opened or read.
@@ -42,24 +44,24 @@ def read(path: str, *, follow: bool = True) -> bytes:
         raise OSError(errno.ELOOP, "a symbolic link", path)
     fd = os.open(path, flags)
     try:
-        # Most source files fit the first read, whose buffer costs less than
-        # asking the file's size would.
-        data = os.read(fd, _FIRST)
-        if len(data) < _FIRST:
+        ask = _FIRST if at_import else _CHUNK
+        data = os.read(fd, ask)
+        if len(data) < ask:
             return data
-        # A larger file is read again whole, into one buffer of its size:
-        # reading it in chunks and joining them leaves the allocator with
-        # free memory it may keep for good.  A FIFO or a device says 0.
-        size = os.fstat(fd).st_size
-        if size > MAX_BYTES:
-            raise TooLarge(0, _TOO_LARGE, path)
-        if size >= _FIRST:
-            data = os.pread(fd, size + 1, 0)
-            if len(data) <= size:
-                return data
-            os.lseek(fd, len(data), os.SEEK_SET)  # it grew meanwhile: read on
-        # A device or a FIFO (size 0), or a file that grew: chunks up to the
-        # cap.  A regular file returns less than asked only at its end.
+        if at_import:
+            # A larger file is read again whole, into one buffer of its
+            # size: chunks joined leave the allocator with free memory it
+            # may keep for good.  A FIFO or a device says 0.
+            size = os.fstat(fd).st_size
+            if size > MAX_BYTES:
+                raise TooLarge(0, _TOO_LARGE, path)
+            if size >= ask:
+                data = os.pread(fd, size + 1, 0)
+                if len(data) <= size:
+                    return data
+                os.lseek(fd, len(data), os.SEEK_SET)  # it grew meanwhile: read on
+        # A regular file returns less than asked only at its end; a device
+        # never does, and stops at the cap.
         chunks, total = [data], len(data)
         while True:
             if total > MAX_BYTES:

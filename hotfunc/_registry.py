@@ -517,12 +517,12 @@ def _read_as_imported(filename: str) -> tuple[str | None, bytes | None]:
     path = f"{real}{os.sep}{name}" if real != os.sep else f"{os.sep}{name}"
     try:
         try:
-            return path, _files.read(path, follow=False)
+            return path, _files.read(path, follow=False, at_import=True)
         except OSError as exc:
             if exc.errno not in (errno.ELOOP, errno.EMLINK):  # EMLINK: BSDs
                 raise
         path = os.path.realpath(path)
-        return path, _files.read(path)
+        return path, _files.read(path, at_import=True)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None, None  # not a file on disk (a zip archive's member)
     except OSError:
