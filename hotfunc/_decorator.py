@@ -30,12 +30,24 @@ def hot(obj: _T) -> _T:
     Raises:
         TypeError: ``obj`` is neither a function nor a class.
     """
+    if isinstance(obj, FunctionType):
+        # The common case, first and without probing: a plain function of a
+        # file already read, which costs an append.  Reading __dict__ would
+        # give each function a dict of its own.
+        code = obj.__code__
+        deferred = _deferring.get(code.co_filename)
+        if (
+            deferred is not None
+            and "<locals>" not in code.co_qualname
+            and getattr(obj, "__wrapped__", None) is None
+            and not settings.disabled
+        ):
+            deferred.append(obj)
+            return obj
     if settings.disabled:
         return obj
-    # The common case, first and without probing: a plain function.  Reading
-    # __dict__ would give each function a dict of its own.
     if isinstance(obj, FunctionType) and getattr(obj, "__wrapped__", None) is None:
-        if not _defer(obj):
+        if not registry.defer(obj):
             _register(obj)
     elif isinstance(obj, type):
         _register_class(obj)
@@ -50,7 +62,7 @@ def hot(obj: _T) -> _T:
     return obj
 
 
-_defer = registry.defer
+_deferring = registry.deferring
 
 
 def _register(func: FunctionType, caches: tuple[object, ...] = ()) -> None:

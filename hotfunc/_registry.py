@@ -552,6 +552,9 @@ class Registry:
         self._entries: list[Entry] = []
         self._entries_by_key: dict[tuple[str, str, int], Entry] = {}
         self._files_by_filename: dict[str, SourceFile] = {}
+        #: The deferred-function list of each file on disk with no entry yet,
+        #: by code file name: ``@hot`` appends to it and does nothing else.
+        self.deferring: dict[str, list[FunctionType]] = {}
         # Files read at import whose bytes are still to be compressed, and
         # whether a thread is on its way to compress them.
         self._uncompressed: list[SourceFile] = []
@@ -621,6 +624,8 @@ class Registry:
         if entry is None:
             source = self._source_for(func.__code__.co_filename)
             entry = Entry(func, source)
+            # A definition may now have an entry: add() decides for this file.
+            self.deferring.pop(source.filename, None)
             if source.path is None:
                 loader = func.__globals__.get("__loader__")
                 entry.error = _no_source_reason(source.filename, loader)
@@ -645,6 +650,8 @@ class Registry:
                 path, data = _read_as_imported(filename)
             source = SourceFile(filename, path, data)
             self._files_by_filename[filename] = source
+            if path is not None:
+                self.deferring[filename] = source.deferred
             if data is not None:
                 self._uncompressed.append(source)
                 if not self._compressing:
@@ -826,6 +833,7 @@ class Registry:
                 source.entries = [e for e in source.entries if id(e) not in gone]
                 if not source.entries and not source.deferred and not source.pinned:
                     del self._files_by_filename[source.filename]
+                    self.deferring.pop(source.filename, None)
 
     def clear(self) -> None:
         """Forget everything (tests use this between cases)."""
@@ -833,6 +841,7 @@ class Registry:
             self._entries.clear()
             self._entries_by_key.clear()
             self._files_by_filename.clear()
+            self.deferring.clear()
             self._uncompressed.clear()
 
     # -- lookup ---------------------------------------------------------------
