@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import subprocess
 import sys
@@ -209,3 +210,34 @@ def test_import_is_light():
         "hotfunc.start(polling=True); assert 'watchdog' in sys.modules; hotfunc.stop()\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_start_and_run_load_no_module_the_program_did_not_ask_for(tmp_path):
+    """start() and `python -m hotfunc run` load the engine and logging, but nothing that
+    drags in processes, temporary files or typing: an app's boot pays for no such import."""
+    heavy = "{'subprocess', 'tempfile', 'shutil', 'typing', 'importlib.resources', 'bz2'}"
+    check = f"import sys\nassert not {heavy} & set(sys.modules), {heavy} & set(sys.modules)\n"
+    subprocess.run([sys.executable, "-c", "import hotfunc; hotfunc.start()\n" + check], check=True)
+    script = tmp_path / "light.py"
+    script.write_text(check)
+    subprocess.run([sys.executable, "-m", "hotfunc", "run", str(script)], check=True)
+
+
+def test_a_definition_made_hot_again_joins_its_entry(project, wait):
+    """A module imported again after an edit (importlib.reload) makes its functions anew:
+    each joins its definition's entry, and later saves reach the new function too."""
+    source = (
+        "from hotfunc import hot\n@hot\ndef f():\n    return {v!r}\n@hot\ndef g():\n    return 0\n"
+    )
+    mod = project.load(source.format(v=1))
+    old_f = mod.f
+    project.edit(mod, source.format(v=2))
+    hotfunc.reload()
+    assert hotfunc.registry[old_f].version == 1
+    importlib.reload(mod)
+    assert mod.f is not old_f and mod.f() == 2
+    entry = hotfunc.registry[mod.f]
+    assert entry is hotfunc.registry[old_f] and len(entry.functions) == 2
+    project.edit(mod, source.format(v=3))
+    hotfunc.reload()
+    assert (mod.f(), old_f(), entry.version) == (3, 3, 2)
