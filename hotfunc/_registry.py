@@ -478,6 +478,9 @@ class SourceFile:
 #: Entries built, or codes recorded, per hold of the lock.
 _BATCH = 2048
 
+#: So few functions chosen from a file's deferred ones are removed one by one.
+_FEW = 16
+
 
 def _let_others_in() -> None:
     """Between batches: a thread waiting for the lock gets the GIL and takes it.
@@ -739,13 +742,17 @@ class Registry:
                 return
             if not chosen:
                 return
-            ids = set(map(id, chosen))
             with lock:
                 # In place: @hot appends without the lock, and what it
                 # appends meanwhile lands past the part replaced.
                 deferred = source.deferred
-                seen = len(deferred)
-                deferred[:seen] = [f for f in deferred[:seen] if id(f) not in ids]
+                if len(chosen) <= _FEW:
+                    for func in chosen:  # a scan in C each, from the start
+                        deferred.remove(func)
+                else:
+                    ids = set(map(id, chosen))
+                    seen = len(deferred)
+                    deferred[:seen] = [f for f in deferred[:seen] if id(f) not in ids]
                 self._add_all(chosen)
 
     def _add_all(self, funcs: list[FunctionType]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import functools
+import gc
 import linecache
 import logging
 import os
@@ -18,7 +19,7 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import CodeType, FunctionType
 
 from . import _files, _history, _plan, _recompile, _swap
@@ -276,7 +277,7 @@ def _settle_deferred(source: SourceFile, before: int, after: int, delta: int) ->
     look-up builds later is built from code already moved.
     """
     registry.register_module(source)
-    with source.moving:
+    with source.moving, _collector_paused(delta != 0 and len(source.deferred) > _MANY):
         reached: list[FunctionType] = []
         for func in list(source.deferred):
             code = func.__code__
@@ -293,6 +294,30 @@ def _settle_deferred(source: SourceFile, before: int, after: int, delta: int) ->
                 reached.append(func)
         registry.build(source, reached)
         return registry.entries_of(source, build=False)
+
+
+# More functions to move than this, and the cyclic garbage collector waits.
+_MANY = 10_000
+
+
+@contextlib.contextmanager
+def _collector_paused(pause: bool) -> Iterator[None]:
+    """Hold off the cyclic garbage collector while many functions move.
+
+    Each new code object allocates a tuple the collector tracks, so moving a
+    hundred thousand functions set off full collections of the whole heap,
+    which cost as much as the moves.  The loop runs none of the
+    application's code and makes no garbage; the collector's state is
+    restored after it, as the application had it.
+    """
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _edited_lines(
