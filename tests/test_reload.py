@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import traceback
@@ -10,6 +11,7 @@ import traceback
 import pytest
 
 import hotfunc
+from hotfunc import _reload
 
 pytestmark = pytest.mark.usefixtures("watching")
 
@@ -353,3 +355,28 @@ def test_same_text_again_moves_nothing(project, wait):
     project.edit(mod, source.replace("return 3\n", "return 33\n"))
     wait(lambda: hotfunc.registry[mod.f3].error is None)
     assert [getattr(mod, f"f{i}").__code__.co_firstlineno for i in range(30)] == lines
+
+
+def test_moving_many_functions_leaves_the_collector_as_the_application_had_it(
+    project, wait, monkeypatch
+):
+    """While a save moves many functions, the cyclic collector waits; afterwards it is
+    on or off as the application left it."""
+    monkeypatch.setattr(_reload, "_MANY", 10)  # 200 functions count as many
+    source = "from hotfunc import hot\n" + "".join(
+        f"@hot\ndef f{i}():\n    return {i}\n" for i in range(200)
+    )
+    mod = project.load(source)
+    last = mod.f199
+    line = last.__code__.co_firstlineno
+    for pad, enabled in ((1, True), (2, False)):
+        if not enabled:
+            gc.disable()
+        try:
+            project.edit(mod, "#\n" * pad + source)
+            wait(lambda pad=pad: last.__code__.co_firstlineno == line + pad)
+            (hot_file,) = hotfunc.registry.sources_at(mod.__file__)
+            with hot_file.lock:  # held by the reload until it is done
+                assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
