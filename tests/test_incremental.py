@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import itertools
 import os
@@ -209,3 +210,18 @@ def test_changed_lines_found_on_the_texts_equal_a_line_by_line_comparison(monkey
             old_lines[:same] + _recompile.split_lines(edited) + old_lines[len(old_lines) - tail :]
         )
         assert rebuilt == new_lines, (old, new_text)
+
+
+def test_statements_far_down_a_file_parse_at_their_lines():
+    """Statements parsed alone and renumbered, as far down a large file, carry the
+    positions a parse of the whole file gives them; so do their syntax errors."""
+    text = "@deco(1)\nasync def f(x: int = 2) -> None:\n    y = [i for i in x]\n    return y\n"
+    for line in (1, 50, 100_000):
+        tree = _recompile.parse_at(text, line)
+        expected = ast.parse("\n" * (line - 1) + text)
+        assert ast.dump(tree, include_attributes=True) == ast.dump(
+            expected, include_attributes=True
+        )
+    with pytest.raises(SyntaxError) as raised:
+        _recompile.parse_at("def f(:\n    pass\n", 100_000)
+    assert raised.value.lineno == 100_000
