@@ -98,8 +98,8 @@ def _register_module(module: ModuleType) -> None:
     """
     filename = probe(module, "__file__")
     if isinstance(filename, str) and filename.endswith(".py"):
-        # Its functions are registered when the registry is first needed:
-        # an import under `hotfunc run` costs one call, not one per function.
+        # Its functions are registered when its file is first needed: an
+        # import under `hotfunc run` costs one call, not one per function.
         registry.add_namespace(filename, vars(module), _register_namespace)
     else:
         _register_namespace(vars(module))

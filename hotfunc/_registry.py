@@ -777,7 +777,7 @@ class Registry:
 
         Its file is watched, and changed top-level statements run in
         ``namespace``.  ``register(namespace)``, if given, makes its functions
-        hot when the registry is first needed.
+        hot when the file is first needed: a look-up, a listing, an edit.
         """
         with lock:
             source = self._source_for(filename)
