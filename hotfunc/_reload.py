@@ -159,6 +159,9 @@ def _apply_save(
     started: float,
 ) -> list[ReloadEvent]:
     """Run what changed and swap what changed, in file order; then report."""
+    # The text the live code came from, read again (a forked child, a file
+    # restored): only functions with an error need a look.
+    unchanged = compiled is baseline
     region = compiled.region
     if region is not None:
         baseline = region.base  # the old text with the statements near the edit parsed
@@ -179,7 +182,9 @@ def _apply_save(
     # them when no line moved: a large file's many functions cost one
     # comparison each.  Blocks the edit did not touch keep their
     # definitions, so most of the rest are settled by one lookup.
-    before, after, delta = _edited_lines(baseline, region)
+    before, after, delta = (
+        (sys.maxsize, sys.maxsize, 0) if unchanged else _edited_lines(baseline, region)
+    )
     entries = _settle_deferred(source, before, after, delta)
     kept: dict[int, _recompile.Block] | None = None
     unparsed: _Unparsed | None = None

@@ -340,6 +340,22 @@ def test_an_edit_builds_entries_only_for_the_functions_it_reached(project, wait)
     assert hotfunc.registry[mod.f250].version == 1
 
 
+def test_the_text_read_again_builds_nothing(project):
+    """A forked child reads every file again, as after an interrupted reload: when the
+    text is what the live code came from, no function gets an entry or a new code."""
+    source = "from hotfunc import hot\n" + "".join(
+        f"@hot\ndef f{i}():\n    return {i}\n" for i in range(300)
+    )
+    mod = project.load(source)
+    codes = [getattr(mod, f"f{i}").__code__ for i in range(300)]
+    (hot_file,) = hotfunc.registry.sources_at(mod.__file__)
+    for _ in range(2):
+        hot_file.digest = None  # what the fork handler does
+        assert hotfunc.reload(mod.__file__) == []
+        assert hot_file.entries == [] and len(hot_file.deferred) == 300
+    assert [getattr(mod, f"f{i}").__code__ for i in range(300)] == codes
+
+
 def test_same_text_again_moves_nothing(project, wait):
     """A file deleted and written again with the text it had leaves every function,
     parsed or not, at its lines."""
