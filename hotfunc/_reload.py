@@ -160,7 +160,7 @@ def _apply_save(
 ) -> list[ReloadEvent]:
     """Run what changed and swap what changed, in file order; then report."""
     # The text the live code came from, read again (a forked child, a file
-    # restored): only functions with an error need a look.
+    # restored, a rollback): functions with no entry yet are as it says.
     unchanged = compiled is baseline
     region = compiled.region
     if region is not None:
@@ -182,10 +182,8 @@ def _apply_save(
     # them when no line moved: a large file's many functions cost one
     # comparison each.  Blocks the edit did not touch keep their
     # definitions, so most of the rest are settled by one lookup.
-    before, after, delta = (
-        (sys.maxsize, sys.maxsize, 0) if unchanged else _edited_lines(baseline, region)
-    )
-    entries = _settle_deferred(source, before, after, delta)
+    before, after, delta = _edited_lines(baseline, region)
+    entries = _settle_deferred(source, sys.maxsize if unchanged else before, after, delta)
     kept: dict[int, _recompile.Block] | None = None
     unparsed: _Unparsed | None = None
     moves: list[tuple[Entry, CodeType]] = []
