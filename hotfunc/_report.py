@@ -33,6 +33,17 @@ class Swap:
         self.previous = previous
 
 
+#: Names a save's line lists before it counts the rest: a save that swaps
+#: thousands of functions still logs one readable line.
+LISTED = 10
+
+
+def _listed(names: list[str]) -> str:
+    if len(names) <= LISTED:
+        return ", ".join(names)
+    return f"{', '.join(names[:LISTED])} and {len(names) - LISTED} more"
+
+
 def report(
     source: SourceFile,
     path: str,
@@ -44,11 +55,11 @@ def report(
     parts: list[str] = []
     swapped = [s.entry for s in swaps if s.swapped]
     if swapped:
-        parts.append("swapped " + ", ".join(f"{e.qualname} v{e.version}" for e in swapped))
+        parts.append("swapped " + _listed([f"{e.qualname} v{e.version}" for e in swapped]))
     for verb in _VERBS:
         targets = [r.target for r in results if r.verb == verb]
         if targets:
-            parts.append(f"{verb}: " + ", ".join(targets))
+            parts.append(f"{verb}: " + _listed(targets))
     if parts:
         logger.info("%s: %s (%.1f ms)", short_path(path), "; ".join(parts), duration * 1e3)
     for result in results:

@@ -204,3 +204,17 @@ def test_signature_of_a_plain_hot_function_is_not_pointed_out(project, caplog):
     hotfunc.reload()
     assert mod.f() == 2
     assert not [r for r in caplog.records if "the signature of" in r.getMessage()]
+
+
+def test_a_save_that_swaps_thousands_logs_one_readable_line(project, caplog):
+    """The save's line names the first functions it swapped and counts the rest."""
+    source = "from hotfunc import hot\n" + "".join(
+        f"@hot\ndef f{i}():\n    return {{v}}\n" for i in range(500)
+    )
+    mod = project.load(source.format(v=1))
+    project.edit(mod, source.format(v=2))
+    with caplog.at_level(logging.INFO, logger="hotfunc"):
+        hotfunc.reload()
+    (line,) = [r.getMessage() for r in caplog.records if "swapped" in r.getMessage()]
+    assert ": swapped f0 v1, f1 v1, f2 v1," in line and "f9 v1 and 490 more (" in line
+    assert len(line) < 300 and mod.f499() == 2
