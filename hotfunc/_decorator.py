@@ -32,8 +32,9 @@ def hot(obj: _T) -> _T:
     """
     if isinstance(obj, FunctionType):
         # The common case, first and without probing: a plain function of a
-        # file already read, which costs an append.  Reading __dict__ would
-        # give each function a dict of its own.
+        # file already read, which costs an append (registry.defer(), inline:
+        # an application has thousands).  Reading __dict__ would give each
+        # function a dict of its own.
         code = obj.__code__
         deferred = _deferring.get(code.co_filename)
         if (
@@ -47,8 +48,7 @@ def hot(obj: _T) -> _T:
     if settings.disabled:
         return obj
     if isinstance(obj, FunctionType) and getattr(obj, "__wrapped__", None) is None:
-        if not registry.defer(obj):
-            _register(obj)
+        _register(obj)  # the append above could not take it: add() decides
     elif isinstance(obj, type):
         _register_class(obj)
     elif isinstance(obj, ModuleType):

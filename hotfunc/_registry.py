@@ -570,15 +570,10 @@ class Registry:
         """Defer the entry of ``func``, a plain function, if that takes no more than
         a list append; return whether it was.  The fast path of ``@hot``."""
         code = func.__code__
-        source = self._files_by_filename.get(code.co_filename)
-        if (
-            source is None
-            or source.path is None
-            or source.entries
-            or "<locals>" in code.co_qualname
-        ):
+        deferred = self.deferring.get(code.co_filename)
+        if deferred is None or "<locals>" in code.co_qualname:
             return False  # add() decides
-        source.deferred.append(func)
+        deferred.append(func)
         return True
 
     def add(self, func: FunctionType, caches: tuple[object, ...] = ()) -> tuple[Entry, bool] | None:
