@@ -131,8 +131,10 @@ def reload(target: object = None) -> list[ReloadEvent]:
     Raises:
         KeyError: ``target`` is a function hotfunc does not know.
     """
-    from ._reload import notify, reload_source
+    from . import _logging
+    from ._reload import notify, reload_source, retry_pending
 
+    _logging.install()  # what a save says reaches the user without start() too
     _registry.started = True
     sources: list[SourceFile]
     if target is None:
@@ -144,6 +146,7 @@ def reload(target: object = None) -> list[ReloadEvent]:
     events: list[ReloadEvent] = []
     for source in sources:
         events.extend(reload_source(source))
+    events.extend(retry_pending())
     notify(events)
     return events
 

@@ -24,7 +24,20 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-_MISSING = object()
+#: A name that was not bound.
+MISSING: Any = object()
+_MISSING = MISSING
+
+
+class Rebind:
+    """A module-level name a save bound to a new object, and the line that did it."""
+
+    __slots__ = ("line", "new", "old")
+
+    def __init__(self, old: object, new: object, line: int) -> None:
+        self.old = old
+        self.new = new
+        self.line = line
 
 # Names a class body sets for itself; never copied onto the live class.
 _BOOKKEEPING = frozenset(
@@ -73,6 +86,10 @@ class Applier:
         #: Entries given a new function object by this save: the engine must
         #: not also send their old function the new code.
         self.rebound: set[int] = set()
+        #: Module-level names this save bound to new objects, in order.
+        self.rebinds: dict[str, Rebind] = {}
+        #: First lines of the statements this save ran.
+        self.ran_lines: set[int] = set()
 
     @property
     def imported(self) -> set[str]:
@@ -97,6 +114,7 @@ class Applier:
                 action.kind = _plan.REDEFINE
             elif (
                 action.kind == _plan.DEFINE
+                and not action.shadowed
                 and isinstance(action.node, (ast.FunctionDef, ast.AsyncFunctionDef))
                 and self._adopt(self.namespace.get(action.name or "", None), action.node)
             ):
@@ -190,6 +208,12 @@ class Applier:
             # SystemExit too: a changed sys.exit() must not end the watcher.
             self.results.append(self._failure(action, exc))
             return False
+        if action.shadowed and action.name is not None:
+            # The later definition of the name binds it, as at import.
+            if action.name in before:
+                self.namespace[action.name] = before[action.name]
+            else:
+                self.namespace.pop(action.name, None)
         verb = {
             _plan.DEFINE: "added",
             _plan.REDEFINE: "redefined",
@@ -208,10 +232,16 @@ class Applier:
             )
         if kind in (_plan.REDEFINE, _plan.REBUILD) and action.name is not None:
             self._rebind(action.name, self.namespace.get(action.name))
+        self.ran_lines.add(action.block.start)
         for name, value in list(self.namespace.items()):
             old = before.get(name, _MISSING)
             if old is value:
                 continue
+            known = self.rebinds.get(name)
+            if known is None:
+                self.rebinds[name] = Rebind(old, value, action.block.start)
+            else:
+                known.new = value
             register_defined(value, self.module)
             if kind == _plan.RUN and _holds_state(old):
                 result.notes.append(
@@ -221,6 +251,10 @@ class Applier:
                 )
         self.results.append(result)
         return True
+
+    def note_ran(self, target: str, line: int) -> None:
+        """Report something run on the module's behalf, such as defaults evaluated again."""
+        self.results.append(Result("ran", target, line))
 
     def _run_members(self, action: _plan.Action) -> bool:
         node = action.node

@@ -18,6 +18,11 @@ The rules, in the order ``docs/how-it-works.md`` states them:
    fields changed when code generates it from its body, which only the live
    class can tell (the applier decides).
 9. ``if __name__ == "__main__":`` blocks never run again (``SKIP``).
+   Several statements may define one name (``@overload`` stubs, then the
+   implementation): the last one binds it, so an old statement is paired
+   with the last new one of its name, and a new ``def`` or ``class`` that a
+   later one of the same name replaces is run without keeping its binding
+   (``Action.shadowed``).
 10. A statement that failed stays pending: its block remembers the text that
     is live, and it is planned again at every save until it runs.
 11. A statement removed from the file is left alone: nothing is planned.
@@ -69,7 +74,17 @@ class Member:
 class Action:
     """One top-level statement to act on, at its place in the new text."""
 
-    __slots__ = ("block", "kind", "line", "members", "name", "node", "previous", "summary")
+    __slots__ = (
+        "block",
+        "kind",
+        "line",
+        "members",
+        "name",
+        "node",
+        "previous",
+        "shadowed",
+        "summary",
+    )
 
     def __init__(
         self,
@@ -89,6 +104,10 @@ class Action:
         self.name = slot(node)
         self.line = node.lineno
         self.summary = summarize(node)
+        #: A later ``def`` or ``class`` of the same name rebinds it, as an
+        #: implementation follows its ``@overload`` stubs: what this one binds
+        #: does not stay.
+        self.shadowed = False
 
     def __repr__(self) -> str:
         return f"<{self.kind} {self.summary!r} at line {self.line}>"
@@ -152,7 +171,42 @@ def plan(old: CompiledSource | None, new: CompiledSource, *, retry: bool) -> Pla
                 if action is not None:
                     result.actions.append(action)
     result.actions.sort(key=lambda a: a.block.start)
+    for action in result.actions:
+        if isinstance(action.node, (*_DEFS, ast.ClassDef)):
+            action.shadowed = _defined_later(new, action.node.name, action.block.end)
     return result
+
+
+def _defined_later(compiled: CompiledSource, name: str, line: int) -> bool:
+    """Whether a top-level ``def`` or ``class`` after ``line`` binds ``name``.
+
+    Looks at the text, so unparsed parts of a large file cost a search in C;
+    a ``def`` at column 0 is a top-level statement, and one decorated with
+    ``overload`` binds nothing that stays.
+    """
+    text = compiled.text
+    offset = max(0, sum(map(len, compiled.lines[:line])) - 1)  # at the newline ending ``line``
+    for head in (f"\ndef {name}", f"\nasync def {name}", f"\nclass {name}"):
+        at = text.find(head, offset)
+        while at != -1:
+            after = text[at + len(head) : at + len(head) + 1]
+            if after in ("(", ":", "[", " ") and not _overload_above(text, at):
+                return True
+            at = text.find(head, at + 1)
+    return False
+
+
+def _overload_above(text: str, at: int) -> bool:
+    """Whether the decorators right above the line starting at ``at + 1`` include overload."""
+    while at > 0:
+        start = text.rfind("\n", 0, at) + 1
+        line = text[start:at].strip()
+        if not line.startswith("@"):
+            return False
+        if "overload" in line:
+            return True
+        at = start - 1
+    return False
 
 
 def _plan_region(
@@ -202,18 +256,20 @@ def _plan_region(
         else:
             old_nodes[i] = _parse_text(block.live)
             old_lines[i] = split_lines(block.live)
-    # Pair with the old statement of the same name, if any...
-    by_slot: dict[str, int] = {}
+    # Pair with the old statement of the same name, if any, from the last
+    # on: of several statements of one name, the last binds it...
+    by_slot: dict[str, list[int]] = {}
     for i in sorted(unmatched_old):
         node = old_nodes[i]
         name = slot(node) if node is not None else None
         if name is not None:
-            by_slot.setdefault(name, i)
+            by_slot.setdefault(name, []).append(i)
     pairs: dict[int, int] = {}
-    for j in changed:
+    for j in reversed(changed):
         name = slot(nodes[j])
-        if name is not None and name in by_slot:
-            pairs[j] = by_slot.pop(name)
+        olds_named = by_slot.get(name) if name is not None else None
+        if olds_named:
+            pairs[j] = olds_named.pop()
     # ...then unnamed statements by tree (a reformatted call is no change)...
     paired_old = set(pairs.values())
     by_key: dict[str, list[int]] = {}

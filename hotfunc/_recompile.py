@@ -40,7 +40,16 @@ FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
 class Definition:
     """One ``def`` statement, at the lines where it was compiled."""
 
-    __slots__ = ("defaults_key", "end", "firstlineno", "lineno", "qualname", "signature_key")
+    __slots__ = (
+        "branch",
+        "defaults_key",
+        "end",
+        "firstlineno",
+        "lineno",
+        "qualname",
+        "signature_key",
+        "stub",
+    )
 
     def __init__(
         self,
@@ -50,8 +59,16 @@ class Definition:
         end: int,
         defaults_key: str,
         signature_key: str,
+        branch: str = "",
+        stub: bool = False,
     ) -> None:
         self.qualname = qualname
+        #: The compound statements around the ``def`` within its scope, as
+        #: ``If.orelse/Try.body``: a name defined in both branches of an
+        #: ``if`` is two definitions, and only one of them runs.
+        self.branch = branch
+        #: An ``@overload`` stub: it never stays bound to its name.
+        self.stub = stub
         #: What the compiler reports as ``co_firstlineno``: the first decorator's line.
         self.firstlineno = firstlineno
         #: The line of the ``def`` keyword.
@@ -313,6 +330,14 @@ def _import_marks(text: str, lines: list[str]) -> tuple[tuple[int, frozenset[str
                 marks.append((line, _imported_names(statement)))
                 break
     return tuple(marks)
+
+
+def open_at(compiled: CompiledSource, line: int, filename: str) -> CompiledSource:
+    """``compiled`` with the statement at ``line`` (and its neighbours) parsed."""
+    try:
+        return _open(compiled, line, line, filename)
+    except SyntaxError:
+        return _reparsed(compiled, filename)
 
 
 def _open(old: CompiledSource, first: int, last: int, filename: str) -> CompiledSource:
@@ -746,26 +771,48 @@ def _imported_names(stmt: ast.stmt) -> frozenset[str]:
     return frozenset(names) if names else _NO_NAMES
 
 
-def _collect(body: list[ast.stmt], prefix: str, lines: list[str], out: list[Definition]) -> None:
+def _collect(
+    body: list[ast.stmt], prefix: str, lines: list[str], out: list[Definition], branch: str = ""
+) -> None:
     # Only statements can hold a def, so walking statement lists is enough and
     # far cheaper than visiting every expression node.
     for node in body:
         if isinstance(node, _FUNCTION_NODES):
             qualname = prefix + node.name
-            out.append(_definition(qualname, node, lines))
+            out.append(_definition(qualname, node, lines, branch))
             _collect(node.body, qualname + ".<locals>.", lines, out)
         elif isinstance(node, ast.ClassDef):
             _collect(node.body, prefix + node.name + ".", lines, out)
         else:
+            kind = type(node).__name__
             for field in ("body", "orelse", "finalbody"):
                 block = getattr(node, field, None)
                 if isinstance(block, list):
-                    _collect(block, prefix, lines, out)
-            for part in (*getattr(node, "handlers", ()), *getattr(node, "cases", ())):
-                _collect(part.body, prefix, lines, out)
+                    _collect(block, prefix, lines, out, _within(branch, kind, field))
+            for index, part in enumerate(
+                (*getattr(node, "handlers", ()), *getattr(node, "cases", ()))
+            ):
+                _collect(part.body, prefix, lines, out, _within(branch, kind, str(index)))
 
 
-def _definition(qualname: str, node: FunctionNode, lines: list[str]) -> Definition:
+def _within(branch: str, kind: str, field: str) -> str:
+    return f"{branch}/{kind}.{field}" if branch else f"{kind}.{field}"
+
+
+def is_overload(node: ast.stmt) -> bool:
+    """Whether a ``def`` is decorated with ``overload`` (``typing.overload`` or another
+    module's): a stub for type checkers, which the definition after it replaces."""
+    for decorator in getattr(node, "decorator_list", ()):
+        if isinstance(decorator, ast.Name) and decorator.id == "overload":
+            return True
+        if isinstance(decorator, ast.Attribute) and decorator.attr == "overload":
+            return True
+    return False
+
+
+def _definition(
+    qualname: str, node: FunctionNode, lines: list[str], branch: str = ""
+) -> Definition:
     first = node.decorator_list[0].lineno if node.decorator_list else node.lineno
     args = node.args
     defaults = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
@@ -774,7 +821,14 @@ def _definition(qualname: str, node: FunctionNode, lines: list[str]) -> Definiti
     defaults_key = "\0".join(_segment(lines, d) for d in defaults)
     end = node.end_lineno or node.lineno
     return Definition(
-        qualname, first, node.lineno, end, defaults_key, _signature_key(node, lines, defaults_key)
+        qualname,
+        first,
+        node.lineno,
+        end,
+        defaults_key,
+        _signature_key(node, lines, defaults_key),
+        branch,
+        is_overload(node),
     )
 
 
@@ -827,25 +881,50 @@ def _future_flags(tree: ast.Module) -> int:
     return flags
 
 
-def find(compiled: CompiledSource, qualname: str, occurrence: int) -> Located | None:
-    """The ``occurrence``-th definition of ``qualname`` and its code, or None."""
-    found = compiled.definitions.get(qualname, ())
-    if occurrence >= len(found):
+#: Which definition of a qualname an entry's live code came from: the
+#: branch it stands in, and its place among the definitions (overload stubs
+#: left out) of that qualname in that branch.
+Occurrence = tuple[str, int]
+
+
+def find(compiled: CompiledSource, qualname: str, occurrence: Occurrence) -> Located | None:
+    """The definition of ``qualname`` at ``occurrence`` and its code, or None.
+
+    Overload stubs are never found: a function is paired with the ``def``
+    that stays bound to its name.  A definition whose branch changed (the
+    ``def`` moved into an ``if``) is still found when it is the only one.
+    """
+    branch, index = occurrence
+    candidates = [(b, d) for b, d in compiled.definitions.get(qualname, ()) if not d.stub]
+    same = [(b, d) for b, d in candidates if d.branch == branch]
+    if index < len(same):
+        block, definition = same[index]
+    elif not same and len(candidates) == 1:
+        block, definition = candidates[0]
+    else:
         return None
-    block, definition = found[occurrence]
-    origin = block.codes.get((qualname, definition.firstlineno))
+    return locate(block, definition)
+
+
+def locate(block: Block, definition: Definition) -> Located | None:
+    """``definition`` of ``block`` with its code, or None when it has none."""
+    origin = block.codes.get((definition.qualname, definition.firstlineno))
     return None if origin is None else Located(block, definition, origin)
 
 
-def occurrence_of(compiled: CompiledSource, qualname: str, firstlineno: int) -> int:
-    """Which definition of ``qualname`` starts at ``firstlineno`` now (0 if none does).
+def occurrence_of(compiled: CompiledSource, qualname: str, firstlineno: int) -> Occurrence:
+    """Which definition of ``qualname`` starts at ``firstlineno`` now (the first if none does).
 
     A property's getter and setter share one qualname; the line tells them apart.
     """
-    for index, (block, definition) in enumerate(compiled.definitions.get(qualname, ())):
-        if definition.firstlineno + block.shift == firstlineno:
-            return index
-    return 0
+    found = [d for b, d in compiled.definitions.get(qualname, ()) if not d.stub]
+    starts = [d.firstlineno + b.shift for b, d in compiled.definitions.get(qualname, ()) if not d.stub]
+    at = starts.index(firstlineno) if firstlineno in starts else 0
+    if not found:
+        return "", 0
+    branch = found[at].branch
+    # In file order: the index among the definitions of the same branch.
+    return branch, sum(1 for d in found[:at] if d.branch == branch)
 
 
 def shift_code(code: CodeType, lines: int) -> CodeType:

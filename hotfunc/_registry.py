@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any, Protocol
 
-    from ._recompile import CompiledSource, Definition
+    from ._recompile import CompiledSource, Definition, Occurrence
 
     class Watcher(Protocol):
         """What the registry and the API need from the file watcher."""
@@ -235,7 +235,7 @@ class Entry:
         self._caches: list[weakref.ref[object]] | None = None
         # Resolved against the file's text on the first reload: which def of
         # this qualname it is, and the compiled definition the live code matches.
-        self._occurrence: int | None = None
+        self._occurrence: Occurrence | None = None
         self._definition: Definition | None = None
         # The compiled code object the live code equals before any line shift,
         # the definitions of the block it came from, and the shift: an edit
@@ -404,6 +404,7 @@ class SourceFile:
         "ran",
         "register",
         "seen",
+        "stale",
     )
 
     def __init__(self, filename: str, path: str | None, data: bytes | None) -> None:
@@ -452,6 +453,9 @@ class SourceFile:
         self.ran: list[tuple[str, str]] = []
         #: ``time.time()`` when the file was read at registration.
         self.seen = time.time()
+        #: What a save left unlike a fresh import and said so: a message by
+        #: the text of the statement it concerns, kept while that text stays.
+        self.stale: dict[str, str] = {}
 
     def compress(self) -> None:
         data = self.imported

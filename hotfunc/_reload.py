@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from types import CodeType, FunctionType
 
-from . import _files, _history, _plan, _recompile, _swap
-from ._apply import Applier, line_in
+from . import _dependents, _files, _history, _plan, _recompile, _swap
+from ._apply import Applier, Result, line_in
 from ._registry import (
     AS_IMPORTED,
     Entry,
@@ -212,6 +212,8 @@ def _apply_save(
     registry.remember_codes(moves)
     steps.sort(key=lambda step: step[:2])
 
+    namespace = source.namespace
+    exported = _dependents.exports(namespace) if actions and namespace is not None else None
     swaps: list[Swap] = []
     caches = _Caches()
     for _, _, action, stepped, found in steps:
@@ -229,13 +231,40 @@ def _apply_save(
         if entry.error is not None and id(entry) not in stepped_ids:
             swaps.append(Swap(entry, None, False, entry.error))
             entry.error = None
+    reported: list[tuple[str, str]] = []
+    if applier.rebinds and namespace is not None:
+        compiled, reported = _follow(applier, compiled, namespace, exported)
+    stale = _dependents.keep_stale(source, compiled.text, reported)
     if applier.ran:
         source.ran = applier.ran
     source.baseline = compiled
     source.imported = None
-    events = report(source, path, swaps, applier.results, time.perf_counter() - started)
+    duration = time.perf_counter() - started
+    events = report(source, path, swaps, applier.results, duration, stale)
     _apply_error_policy(entries)
     return events
+
+
+def _follow(
+    applier: Applier,
+    compiled: _recompile.CompiledSource,
+    namespace: dict[str, Any],
+    exported: set[str] | None,
+) -> tuple[_recompile.CompiledSource, list[tuple[str, str]]]:
+    """Bring what the save's rebound names reach to a fresh import's state, or report it.
+
+    Returns the compiled file (the statements looked at, parsed) and the
+    reports, as (statement text, message).
+    """
+    follower = _dependents.Follower(applier, compiled)
+    compiled = follower.follow(dict(applier.rebinds), applier.ran_lines)
+    rebinds = applier.rebinds
+    now = _dependents.exports(namespace) or set()
+    new_exports = (now - (exported or set())) | (now & set(rebinds))
+    copies = _dependents.rebind_copies(applier.module, namespace, rebinds, new_exports)
+    applier.results.extend(Result("rebound", copy, 0) for copy in copies)
+    subclasses = _dependents.subclasses_left(applier.module, rebinds, {applier.module})
+    return compiled, [*follower.reported, *subclasses]
 
 
 def _apply_error_policy(entries: list[Entry]) -> None:
@@ -580,7 +609,7 @@ def _explicit_super(
 
 def _resolve(entry: Entry, baseline: _recompile.CompiledSource | None) -> None:
     """Find which ``def`` in the old text the live code came from."""
-    entry._occurrence = 0
+    entry._occurrence = ("", 0)
     if baseline is None:
         return
     occurrence = _recompile.occurrence_of(baseline, entry.qualname, entry.code.co_firstlineno)
@@ -648,9 +677,32 @@ def reload_path(path: str, settled: Callable[[bool], bool] | None = None) -> lis
     events: list[ReloadEvent] = []
     for source in registry.sources_at(path, real=True):
         events.extend(reload_source(source, settled))
+    publish(events)
+    return events
+
+
+def retry_pending() -> list[ReloadEvent]:
+    """Run again the failed statements of every file: the saves just applied may
+    have made them succeed (a name one file imports, which another defines).
+
+    Rounds go on while a round leaves fewer statements failing.
+    """
+    events: list[ReloadEvent] = []
+    failing = [s for s in registry.sources() if s.failures]
+    while failing:
+        before = sum(len(s.failures) for s in failing)
+        for source in failing:
+            events.extend(e for e in reload_source(source) if e.action != "stale")
+        failing = [s for s in failing if s.failures]
+        if sum(len(s.failures) for s in failing) >= before:
+            break
+    return events
+
+
+def publish(events: list[ReloadEvent]) -> None:
+    """Hand events to the ``on_reload`` callbacks, on a thread of their own."""
     if events and (callbacks or callable(settings.on_error)):
         _notifier().put(events)
-    return events
 
 
 _queue: queue.SimpleQueue[list[ReloadEvent]] | None = None

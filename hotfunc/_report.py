@@ -16,7 +16,7 @@ from ._registry import Entry, ReloadEvent, SourceFile, short_path
 logger = logging.getLogger("hotfunc")
 
 # The order the line lists what happened in.
-_VERBS = ("ran", "added", "redefined", "rebuilt", "skipped")
+_VERBS = ("ran", "added", "redefined", "rebuilt", "rebound", "skipped")
 
 
 class Swap:
@@ -50,6 +50,7 @@ def report(
     swaps: list[Swap],
     results: list[Result],
     duration: float,
+    stale: list[str] | None = None,
 ) -> list[ReloadEvent]:
     """Log the save, update errors in the registry, and return its events."""
     parts: list[str] = []
@@ -95,4 +96,9 @@ def report(
             )
         )
     source.failures = failures
+    for message in stale or ():
+        logger.warning("%s", message)
+        events.append(
+            ReloadEvent(None, True, message, duration, 0, action="stale", file=path)
+        )
     return events

@@ -16,7 +16,8 @@ import time
 from collections.abc import Iterable
 
 from . import _inotify
-from ._reload import reload_path
+from ._registry import registry
+from ._reload import publish, reload_path, retry_pending
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -146,7 +147,11 @@ class FileWatcher:
         backend = self._backend
         if self._fallback is not None and threading.current_thread() is self._fallback.thread:
             backend = self._fallback
-        for path in sorted(paths & self._files):
+        # Saves that come together (one commit, one checkout) land in the
+        # order the files were first imported; then what failed anywhere
+        # runs again, as the batch may have made it succeed.
+        order = {s.path: i for i, s in enumerate(registry.sources())}
+        for path in sorted(paths & self._files, key=lambda p: (order.get(p, len(order)), p)):
             if self._stopping.is_set():
                 return
             token = backend.token(path)
@@ -154,6 +159,10 @@ class FileWatcher:
                 reload_path(path, lambda empty: backend.settled(path, token, empty))  # noqa: B023
             except Exception:  # the watcher must outlive any bug in one reload
                 logger.exception("reloading %s failed", path)
+        try:
+            publish(retry_pending())
+        except Exception:
+            logger.exception("running pending statements again failed")
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop watching and join the threads, waiting ``timeout`` seconds at most."""

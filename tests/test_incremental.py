@@ -62,10 +62,9 @@ def _edit(rng: random.Random, pieces: list[str]) -> list[str]:
 def _summary(compiled: _recompile.CompiledSource) -> list[tuple[object, ...]]:
     rows = []
     for qualname, found in sorted(compiled.definitions.items()):
-        for occurrence in range(len(found)):
-            located = _recompile.find(compiled, qualname, occurrence)
+        for block, definition in found:
+            located = _recompile.locate(block, definition)
             assert located is not None
-            definition = located.definition
             rows.append(
                 (
                     qualname,

@@ -1,0 +1,557 @@
+"""What a save's rebound names reach: statements that read them, and copies.
+
+A fresh import derives much from each module-level name.  When a save binds
+a name to a new object (a constant, a rebuilt class, a definition that ran
+again, a new ``__all__``), what was derived from the old object is brought to
+what a fresh import gives, or reported.  The rules, in the order
+``docs/how-it-works.md`` states them:
+
+1. An unchanged statement after the one that rebound a name, which modifies
+   what the name holds (``X = deco(X)``, ``X.attr = ...``, ``X[k] = ...``, a
+   call that takes ``X``), runs again with the new object: it is part of
+   building it.
+2. An unchanged statement after it that reads the name runs again when it
+   calls nothing: an assignment whose value and targets are names,
+   literals, operators, subscripts, attribute reads, f-strings and
+   comprehensions over those.  A class body's such assignments are set on
+   the live class; a ``def``'s such defaults are given to the live function.
+3. Any other statement that reads it is reported, never run: ``file:line``,
+   the name, and that it was not run again.  The report stays in the
+   registry's stale list until the statement's text changes or the file is
+   imported afresh.
+4. Other modules' copies, ``from m import NAME`` and ``from m import *``,
+   are rebound to the new object, and ``import *`` gains the names newly
+   exported.  A copy is one the importing module's own text imports, or
+   an object ``m`` itself made (a class or function whose ``__module__`` is
+   ``m``): another module's ``LIMIT = 3`` is left alone.
+5. Subclasses of a rebuilt class, in modules that were not saved, keep the
+   old base: reported.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import heapq
+import itertools
+import os
+import re
+import sys
+from types import ModuleType
+
+from . import _files, _plan, _recompile
+from ._apply import MISSING, Applier, Rebind, generated
+from ._registry import SourceFile
+from ._wrappers import innermost, is_instance, probe
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+# -- what a statement reads -------------------------------------------------------
+
+
+def reads(node: ast.AST, lazy_annotations: bool) -> set[str]:
+    """The names ``node`` reads when it runs: not inside function bodies or lambdas."""
+    names: set[str] = set()
+    _reads(node, names, lazy_annotations)
+    return names
+
+
+def _reads(node: ast.AST, out: set[str], lazy: bool) -> None:
+    if isinstance(node, ast.Name):
+        if isinstance(node.ctx, ast.Load):
+            out.add(node.id)
+        return
+    if isinstance(node, _DEFS):
+        parts: list[ast.AST] = [*node.decorator_list, *_defaults(node.args)]
+        if not lazy:
+            parts.extend(_annotations(node))
+        for part in parts:
+            _reads(part, out, lazy)
+        return
+    if isinstance(node, ast.Lambda):
+        for part in _defaults(node.args):
+            _reads(part, out, lazy)
+        return
+    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+        out.add(node.target.id)
+    for child in ast.iter_child_nodes(node):
+        _reads(child, out, lazy)
+
+
+def _defaults(args: ast.arguments) -> list[ast.expr]:
+    return [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+
+
+def _annotations(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.expr]:
+    args = node.args
+    every = [*args.posonlyargs, *args.args, *args.kwonlyargs]
+    every.extend(a for a in (args.vararg, args.kwarg) if a is not None)
+    found = [a.annotation for a in every if a.annotation is not None]
+    return [*found, node.returns] if node.returns is not None else found
+
+
+# Expressions that run no code of the application's own choosing, as far as
+# the rule goes: operators and attribute reads may, through dunder methods,
+# and that is accepted, as an import would run them too.
+_CALL_FREE = (
+    ast.Name,
+    ast.Constant,
+    ast.Attribute,
+    ast.Subscript,
+    ast.Slice,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Tuple,
+    ast.List,
+    ast.Set,
+    ast.Dict,
+    ast.Starred,
+    ast.JoinedStr,
+    ast.FormattedValue,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+    ast.comprehension,
+    ast.expr_context,
+    ast.operator,
+    ast.unaryop,
+    ast.cmpop,
+    ast.boolop,
+)
+
+
+def call_free(node: ast.AST) -> bool:
+    """Whether ``node`` is built from names, literals, operators and the like alone."""
+    return all(isinstance(n, _CALL_FREE) for n in ast.walk(node))
+
+
+def _assignment(node: ast.stmt) -> tuple[list[ast.expr], ast.expr] | None:
+    """The targets and value of a plain or annotated assignment with a value."""
+    if isinstance(node, ast.Assign):
+        return list(node.targets), node.value
+    if isinstance(node, ast.AnnAssign) and node.value is not None:
+        return [node.target], node.value
+    return None
+
+
+def rerunnable(node: ast.stmt) -> bool:
+    """Rule 2: an assignment that calls nothing."""
+    parts = _assignment(node)
+    return parts is not None and all(call_free(p) for p in (*parts[0], parts[1]))
+
+
+def _root(node: ast.expr) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def modifies(node: ast.stmt, names: set[str]) -> str | None:
+    """Rule 1: the name of ``names`` whose object ``node`` builds on, or None."""
+    targets: list[ast.expr] = []
+    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        parts = _assignment(node)
+        targets = parts[0] if parts is not None else [node.target]  # type: ignore[union-attr]
+    for target in targets:
+        root = _root(target)
+        if root in names and (not isinstance(target, ast.Name) or root in reads(node, True)):
+            return root
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        call = node.value
+        root = _root(call.func) if not isinstance(call.func, ast.Name) else None
+        if root in names:
+            return root
+        for arg in [*call.args, *(k.value for k in call.keywords)]:
+            if isinstance(arg, ast.Name) and arg.id in names:
+                return arg.id
+    return None
+
+
+# -- statements of the saved file -------------------------------------------------
+
+
+class Follower:
+    """Carries rules 1 to 3 through one save of one file, in file order."""
+
+    def __init__(self, applier: Applier, compiled: _recompile.CompiledSource) -> None:
+        self.applier = applier
+        self.compiled = compiled
+        self.filename = applier.filename
+        self.lazy = bool(compiled.flags & _ANNOTATIONS)
+        self.reported: list[tuple[str, str]] = []
+        self._offsets: list[int] | None = None
+        self._queued: set[int] = set()
+        self._heap: list[tuple[int, int, str]] = []
+        self._order = itertools.count()
+
+    def follow(self, rebinds: dict[str, Rebind], ran: set[int]) -> _recompile.CompiledSource:
+        """Act on every statement after a rebinding that reads the rebound name.
+
+        ``ran`` holds the first lines of the statements this save ran.
+        Returns the compiled file, with the statements looked at parsed.
+        """
+        changed: dict[str, int] = {}
+        for name, rebind in rebinds.items():
+            self._changed(changed, name, rebind.line)
+        done: set[int] = set(ran)
+        while self._heap:
+            line, _, _ = heapq.heappop(self._heap)
+            block = self._block_at(line)
+            if block is None or block.start in done or block.live is not None:
+                continue
+            done.add(block.start)
+            node = _plan._parse_block(self.compiled, block)
+            self._one(block, node, changed)
+        return self.compiled
+
+    def _changed(self, changed: dict[str, int], name: str, line: int) -> None:
+        if name in changed and changed[name] <= line:
+            return
+        changed[name] = line
+        for hit in self._mentions(name, line):
+            heapq.heappush(self._heap, (hit, next(self._order), name))
+
+    def _mentions(self, name: str, after: int) -> list[int]:
+        """Lines after ``after`` where ``name`` stands as a word."""
+        text = self.compiled.text
+        offsets = self._line_offsets()
+        start = offsets[after] if after < len(offsets) else len(text)
+        pattern = re.compile(rf"(?<![\w.]){re.escape(name)}\b")
+        return [bisect.bisect_right(offsets, m.start()) for m in pattern.finditer(text, start)]
+
+    def _line_offsets(self) -> list[int]:
+        if self._offsets is None:
+            self._offsets = [0, *itertools.accumulate(map(len, self.compiled.lines))]
+        return self._offsets
+
+    def _block_at(self, line: int) -> _recompile.Block | None:
+        blocks = self.compiled.blocks
+        index = bisect.bisect_right([b.start for b in blocks], line) - 1
+        if index < 0 or blocks[index].end < line:
+            return None
+        if blocks[index].opaque:
+            self.compiled = _recompile.open_at(self.compiled, line, self.filename)
+            return self._block_at(line)
+        return blocks[index]
+
+    def _one(self, block: _recompile.Block, node: ast.stmt, changed: dict[str, int]) -> None:
+        read = {n for n in reads(node, self.lazy) if n in changed and changed[n] < block.start}
+        if not read:
+            return
+        name = sorted(read)[0]
+        modified = modifies(node, set(read))
+        if modified is not None or rerunnable(node):
+            self._rerun(block, node, changed, modified or name)
+        elif isinstance(node, ast.ClassDef):
+            self._class(block, node, read, changed)
+        elif isinstance(node, _DEFS):
+            self._definition(block, node, read)
+        else:
+            self._report(block, node, name, "it calls code")
+
+    def _rerun(
+        self, block: _recompile.Block, node: ast.stmt, changed: dict[str, int], name: str
+    ) -> None:
+        action = _plan.Action(_plan.RUN, block, node, None)
+        action.summary = f"{action.summary} (reads {name})"
+        before = dict(self.applier.namespace)
+        if not self.applier.run(action):
+            block.live = ""  # pending: retried at every save until it runs
+            return
+        for key, value in self.applier.namespace.items():
+            if before.get(key, MISSING) is not value:
+                self._changed(changed, key, block.start)
+
+    def _class(
+        self, block: _recompile.Block, node: ast.ClassDef, read: set[str], changed: dict[str, int]
+    ) -> None:
+        header: set[str] = set()
+        for part in [*node.decorator_list, *node.bases, *node.keywords]:
+            header |= reads(part, self.lazy)
+        name = sorted(read)[0]
+        if header & read:
+            self._report(block, node, sorted(header & read)[0], "its decorators or bases call code")
+            return
+        members = [m for m in node.body if reads(m, self.lazy) & read]
+        cls = self.applier.namespace.get(node.name)
+        if not members or not is_instance(cls, type):
+            return
+        reason = generated(cls)  # type: ignore[arg-type]
+        runnable = [m for m in members if rerunnable(m)]
+        if reason is not None or len(runnable) != len(members):
+            why = f"it is {reason}, built from its body" if reason else "its body calls code"
+            self._report(block, node, name, why)
+            return
+        member_list = [_plan.Member(_plan.RUN, m, _plan.slot(m), field=True) for m in runnable]
+        action = _plan.Action(_plan.MEMBERS, block, node, None, member_list)
+        self.applier.run(action)
+
+    def _definition(
+        self, block: _recompile.Block, node: ast.FunctionDef | ast.AsyncFunctionDef, read: set[str]
+    ) -> None:
+        name = sorted(read)[0]
+        decorators: set[str] = set()
+        for decorator in node.decorator_list:
+            decorators |= reads(decorator, self.lazy)
+        signature = _defaults(node.args) + ([] if self.lazy else _annotations(node))
+        func, _ = innermost(self.applier.namespace.get(node.name))
+        if decorators & read or not all(call_free(p) for p in signature) or func is None:
+            self._report(block, node, name, "its decorators call code")
+            return
+        try:
+            made = _recompile.evaluate_definition(
+                node, self.filename, self.compiled.flags, self.applier.namespace, {}
+            )
+        except Exception as exc:
+            self._report(block, node, name, f"its defaults raised {type(exc).__name__}")
+            return
+        func.__defaults__, func.__kwdefaults__ = made.__defaults__, made.__kwdefaults__
+        func.__annotations__ = made.__annotations__
+        self.applier.note_ran(f"{node.name} defaults (reads {name})", node.lineno)
+
+    def _report(self, block: _recompile.Block, node: ast.stmt, name: str, why: str) -> None:
+        summary = _plan.summarize(node)
+        text = block.text(self.compiled.lines)
+        self.reported.append(
+            (
+                text,
+                f"{self.applier.path}:{block.start}: {summary!r} reads {name!r}, which this "
+                f"save changed, and was not run again because {why}; it still holds what "
+                "it made from the old value (save the statement to run it again, or restart)",
+            )
+        )
+
+
+_ANNOTATIONS = getattr(__import__("__future__"), "annotations").compiler_flag
+
+
+def keep_stale(source: SourceFile, text: str, reported: list[tuple[str, str]]) -> list[str]:
+    """Record the statements reported stale; drop those whose text is gone.
+
+    Returns the messages not recorded before, to log.
+    """
+    stale = {t: m for t, m in source.stale.items() if t in text}
+    fresh = [m for t, m in reported if stale.get(t) != m]
+    stale.update(reported)
+    source.stale = stale
+    return fresh
+
+
+# -- other modules ----------------------------------------------------------------
+
+
+def exports(namespace: dict[str, Any]) -> set[str] | None:
+    """What ``from m import *`` takes: ``__all__``, or the public names; None if unknown."""
+    names = namespace.get("__all__", MISSING)
+    if names is MISSING:
+        return {n for n in namespace if not n.startswith("_")}
+    try:
+        return {n for n in names if isinstance(n, str)}
+    except Exception:
+        return None
+
+
+def _atom(value: object) -> bool:
+    """Values Python may share between unrelated modules (small ints, interned strings)."""
+    return type(value) in (int, float, complex, str, bytes, bool, type(None), tuple, frozenset)
+
+
+def rebind_copies(
+    module: str, namespace: dict[str, Any], rebinds: dict[str, Rebind], new_exports: set[str]
+) -> list[str]:
+    """Rule 4: rebind other modules' copies; returns ``module.name`` of each rebound."""
+    done: list[str] = []
+    olds = {id(r.old): name for name, r in rebinds.items() if r.old is not MISSING}
+    exported = exports(namespace) or set()
+    for other in list(sys.modules.values()):
+        globals_ = _globals_of(other)
+        if globals_ is None or globals_ is namespace:
+            continue
+        other_name = str(globals_.get("__name__", ""))
+        if other_name.startswith("hotfunc"):
+            continue
+        held = [
+            (key, olds[id(v)])
+            for key, v in list(globals_.items())
+            if id(v) in olds and rebinds[olds[id(v)]].old is v
+        ]
+        star = False
+        if new_exports and (held or _holds_exports(globals_, namespace, rebinds, exported)):
+            star = _imports(globals_, module).star
+        if not held and not star:
+            continue
+        imported = _imports(globals_, module) if held else _Imports()
+        for key, name in held:
+            new = rebinds[name].new
+            owned = not _atom(new) and probe(rebinds[name].old, "__module__") == module
+            if new is MISSING or not (owned or imported.names.get(key) == name or star):
+                continue
+            globals_[key] = new
+            done.append(f"{other_name}.{key}")
+        if star:
+            for name in sorted(new_exports):
+                if name in namespace and globals_.get(name, MISSING) is not namespace[name]:
+                    globals_[name] = namespace[name]
+                    done.append(f"{other_name}.{name}")
+    return done
+
+
+def _holds_exports(
+    globals_: dict[str, Any], namespace: dict[str, Any], rebinds: dict[str, Rebind], names: set[str]
+) -> bool:
+    """Whether ``globals_`` holds an exported name of ``namespace`` that this save left alone."""
+    for name in names:
+        if name in rebinds or name.startswith("__"):
+            continue
+        value = namespace.get(name, MISSING)
+        if value is not MISSING and not _atom(value) and globals_.get(name, MISSING) is value:
+            return True
+    return False
+
+
+def _globals_of(module: object) -> dict[str, Any] | None:
+    if not is_instance(module, ModuleType):
+        return None
+    try:
+        found = object.__getattribute__(module, "__dict__")
+    except Exception:
+        return None
+    return found if type(found) is dict else None
+
+
+class _Imports:
+    """What one module's text imports from another: names by local name, and ``*``."""
+
+    __slots__ = ("names", "star")
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.star = False
+
+
+# Parsed imports of a file, by (path, size, mtime): reading a module's text is
+# done once per version of it.
+_imports_cache: dict[str, tuple[tuple[int, int], list[tuple[str, list[tuple[str, str]]]]]] = {}
+
+_FROM = re.compile(r"^[ \t]*from[ \t]+[\w.]+[ \t]+import\b", re.MULTILINE)
+
+
+def _imports(globals_: dict[str, Any], module: str) -> _Imports:
+    """What the module of ``globals_`` imports from ``module``, by its own text."""
+    found = _Imports()
+    path = globals_.get("__file__")
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return found
+    package = globals_.get("__package__")
+    if not isinstance(package, str):
+        package = str(globals_.get("__name__", "")).rpartition(".")[0]
+    for source, names in _from_imports(path):
+        if _resolve(source, package) != module:
+            continue
+        for name, local in names:
+            if name == "*":
+                found.star = True
+            else:
+                found.names[local] = name
+    return found
+
+
+def _resolve(source: str, package: str) -> str:
+    level = len(source) - len(source.lstrip("."))
+    if not level:
+        return source
+    parts = package.split(".") if package else []
+    base = ".".join(parts[: len(parts) - level + 1]) if level <= len(parts) else ""
+    rest = source[level:]
+    return f"{base}.{rest}" if base and rest else base or rest
+
+
+def _from_imports(path: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return []
+    stamp = (info.st_size, info.st_mtime_ns)
+    cached = _imports_cache.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        text = _recompile.decode(_files.read(path))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return []
+    lines = _recompile.split_lines(text)
+    offsets = [0, *itertools.accumulate(map(len, lines))]
+    found: list[tuple[str, list[tuple[str, str]]]] = []
+    for match in _FROM.finditer(text):
+        first = bisect.bisect_right(offsets, match.start()) - 1
+        for length in range(1, 33):  # a parenthesised import spans lines
+            snippet = "".join(lines[first : first + length]).strip()
+            try:
+                statement = ast.parse(snippet).body[0]
+            except (SyntaxError, IndexError, ValueError):
+                continue
+            if isinstance(statement, ast.ImportFrom):
+                source = "." * statement.level + (statement.module or "")
+                names = [(a.name, a.asname or a.name) for a in statement.names]
+                found.append((source, names))
+            break
+    _imports_cache[path] = (stamp, found)
+    return found
+
+
+def subclasses_left(
+    module: str, rebinds: dict[str, Rebind], saved: set[str]
+) -> list[tuple[str, str]]:
+    """Rule 5: (statement text key, message) for subclasses of a rebuilt class elsewhere."""
+    found: list[tuple[str, str]] = []
+    for name, rebind in rebinds.items():
+        old = rebind.old
+        if not (is_instance(old, type) and is_instance(rebind.new, type)):
+            continue
+        try:
+            subclasses = type.__subclasses__(old)
+        except Exception:
+            continue
+        for sub in subclasses:
+            owner = probe(sub, "__module__")
+            if owner in saved or probe(sub, "__qualname__") is None:
+                continue
+            where = _where_class(sub)
+            found.append(
+                (
+                    f"subclass {owner}.{sub.__qualname__} of {module}.{name}",
+                    f"{where}: class {sub.__qualname__!r} still subclasses the old "
+                    f"{module}.{name}, which this save rebuilt; it gets the new one when "
+                    "its own module is saved, or at a restart",
+                )
+            )
+    return found
+
+
+def _where_class(cls: type) -> str:
+    module = sys.modules.get(str(probe(cls, "__module__")))
+    path = probe(module, "__file__") if module is not None else None
+    if not isinstance(path, str):
+        return f"<{probe(cls, '__module__')}>"
+    line = probe(cls, "__firstlineno__")  # Python 3.13
+    if not isinstance(line, int):
+        line = 1
+        head = re.compile(rf"^[ \t]*class[ \t]+{re.escape(cls.__name__)}\b", re.MULTILINE)
+        try:
+            text = _files.read(path).decode("utf-8", "replace")
+        except OSError:
+            text = ""
+        match = head.search(text)
+        if match is not None:
+            line = text.count("\n", 0, match.start()) + 1
+    return f"{path}:{line}"
+
