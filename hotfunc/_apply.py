@@ -39,6 +39,7 @@ class Rebind:
         self.new = new
         self.line = line
 
+
 # Names a class body sets for itself; never copied onto the live class.
 _BOOKKEEPING = frozenset(
     {
@@ -140,7 +141,7 @@ class Applier:
     ) -> str | None:
         """Why ``cls`` must be rebuilt, or None once its members are ready to patch."""
         if any(m.field for m in members):
-            reason = generated(cls) or ("a decorated class" if node.decorator_list else None)
+            reason = generated(cls) or (_replaced(cls) if node.decorator_list else None)
             if reason is not None:
                 return reason
         for member in members:
@@ -267,6 +268,14 @@ class Applier:
         except (Exception, SystemExit) as exc:
             self.results.append(self._failure(action, exc))
             return False
+        decorators = [ast.unparse(d) for d in node.decorator_list]
+        others = [d for d in decorators if d not in ("hot", "hotfunc.hot")]
+        if others and any(m.field for m in action.members) and self.results:
+            self.results[-1].notes.append(
+                f"{self._where(action.line)}: class {action.name!r} got its new attributes in "
+                f"place; its decorators ({', '.join('@' + d for d in others)}) did not run "
+                "again, so what they made from the old attributes stays"
+            )
         return True
 
     def _patch(
@@ -417,6 +426,20 @@ def generated(cls: type) -> str | None:
         meta = type(cls)
         if meta is not type and meta is not ABCMeta:
             return f"a class with the metaclass {meta.__name__}"
+    except Exception:
+        return "a class that cannot be inspected"
+    return None
+
+
+def _replaced(cls: type) -> str | None:
+    """Why a decorated class cannot be patched: its decorator made a new class of
+    the same name around the one the statement built (a subclass), or None when
+    it returned the class it was given."""
+    try:
+        name, module = cls.__qualname__, cls.__module__
+        for base in cls.__mro__[1:]:
+            if base.__qualname__ == name and base.__module__ == module:
+                return "a class its decorator replaced"
     except Exception:
         return "a class that cannot be inspected"
     return None

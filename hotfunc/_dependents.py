@@ -331,15 +331,17 @@ class Follower:
         )
 
 
-_ANNOTATIONS = getattr(__import__("__future__"), "annotations").compiler_flag
+_ANNOTATIONS = __import__("__future__").annotations.compiler_flag
 
 
 def keep_stale(source: SourceFile, text: str, reported: list[tuple[str, str]]) -> list[str]:
     """Record the statements reported stale; drop those whose text is gone.
 
+    A report about no statement of the file (a key starting with NUL: a
+    decorator's or a base class's) stays for the life of the process.
     Returns the messages not recorded before, to log.
     """
-    stale = {t: m for t, m in source.stale.items() if t in text}
+    stale = {t: m for t, m in source.stale.items() if t.startswith("\0") or t in text}
     fresh = [m for t, m in reported if stale.get(t) != m]
     stale.update(reported)
     source.stale = stale
@@ -366,30 +368,51 @@ def _atom(value: object) -> bool:
 
 
 def rebind_copies(
-    module: str, namespace: dict[str, Any], rebinds: dict[str, Rebind], new_exports: set[str]
+    module: str,
+    namespace: dict[str, Any],
+    rebinds: dict[str, Rebind],
+    new_exports: set[str],
+    hot_namespaces: list[dict[str, Any]],
 ) -> list[str]:
-    """Rule 4: rebind other modules' copies; returns ``module.name`` of each rebound."""
+    """Rule 4: rebind other modules' copies; returns ``module.name`` of each rebound.
+
+    The modules of ``hot_namespaces`` (the application's) are searched for
+    copies under any name; the others, which are many, for copies under
+    the name itself, at one look-up each.
+    """
     done: list[str] = []
     olds = {id(r.old): name for name, r in rebinds.items() if r.old is not MISSING}
-    exported = exports(namespace) or set()
+    searched = {id(n) for n in hot_namespaces}
+    sample = _sample(namespace, rebinds, new_exports)
     for other in list(sys.modules.values()):
         globals_ = _globals_of(other)
         if globals_ is None or globals_ is namespace:
             continue
-        other_name = str(globals_.get("__name__", ""))
-        if other_name.startswith("hotfunc"):
-            continue
-        held = [
-            (key, olds[id(v)])
-            for key, v in list(globals_.items())
-            if id(v) in olds and rebinds[olds[id(v)]].old is v
-        ]
+        if id(globals_) in searched:
+            held = [
+                (key, olds[id(v)])
+                for key, v in list(globals_.items())
+                if id(v) in olds and rebinds[olds[id(v)]].old is v
+            ]
+        else:
+            held = [
+                (name, name)
+                for name, r in rebinds.items()
+                if r.old is not MISSING and globals_.get(name, MISSING) is r.old
+            ]
         star = False
-        if new_exports and (held or _holds_exports(globals_, namespace, rebinds, exported)):
+        if new_exports and (
+            held
+            or id(globals_) in searched
+            or (sample and all(globals_.get(k) is v for k, v in sample))
+        ):
             star = _imports(globals_, module).star
         if not held and not star:
             continue
-        imported = _imports(globals_, module) if held else _Imports()
+        other_name = str(globals_.get("__name__", ""))
+        if other_name.startswith("hotfunc"):
+            continue
+        imported = _imports(globals_, module)
         for key, name in held:
             new = rebinds[name].new
             owned = not _atom(new) and probe(rebinds[name].old, "__module__") == module
@@ -405,17 +428,24 @@ def rebind_copies(
     return done
 
 
-def _holds_exports(
-    globals_: dict[str, Any], namespace: dict[str, Any], rebinds: dict[str, Rebind], names: set[str]
-) -> bool:
-    """Whether ``globals_`` holds an exported name of ``namespace`` that this save left alone."""
-    for name in names:
-        if name in rebinds or name.startswith("__"):
-            continue
+def _sample(
+    namespace: dict[str, Any], rebinds: dict[str, Rebind], new_exports: set[str]
+) -> list[tuple[str, object]]:
+    """A few exported objects this save left alone: a module that did
+    ``import *`` holds them all, and few others do."""
+    if not new_exports:
+        return []
+    found: list[tuple[str, object]] = []
+    for name in sorted(exports(namespace) or ()):
         value = namespace.get(name, MISSING)
-        if value is not MISSING and not _atom(value) and globals_.get(name, MISSING) is value:
-            return True
-    return False
+        if name in rebinds or value is MISSING or _atom(value):
+            continue
+        if probe(value, "__module__") != namespace.get("__name__"):
+            continue  # an import: other modules hold it too
+        found.append((name, value))
+        if len(found) == 3:
+            break
+    return found
 
 
 def _globals_of(module: object) -> dict[str, Any] | None:
@@ -518,7 +548,7 @@ def subclasses_left(
         if not (is_instance(old, type) and is_instance(rebind.new, type)):
             continue
         try:
-            subclasses = type.__subclasses__(old)
+            subclasses: list[type] = type.__subclasses__(old)  # type: ignore[arg-type]
         except Exception:
             continue
         for sub in subclasses:
@@ -528,7 +558,7 @@ def subclasses_left(
             where = _where_class(sub)
             found.append(
                 (
-                    f"subclass {owner}.{sub.__qualname__} of {module}.{name}",
+                    f"\0subclass {owner}.{sub.__qualname__} of {module}.{name}",
                     f"{where}: class {sub.__qualname__!r} still subclasses the old "
                     f"{module}.{name}, which this save rebuilt; it gets the new one when "
                     "its own module is saved, or at a restart",
@@ -554,4 +584,3 @@ def _where_class(cls: type) -> str:
         if match is not None:
             line = text.count("\n", 0, match.start()) + 1
     return f"{path}:{line}"
-

@@ -918,7 +918,9 @@ def occurrence_of(compiled: CompiledSource, qualname: str, firstlineno: int) -> 
     A property's getter and setter share one qualname; the line tells them apart.
     """
     found = [d for b, d in compiled.definitions.get(qualname, ()) if not d.stub]
-    starts = [d.firstlineno + b.shift for b, d in compiled.definitions.get(qualname, ()) if not d.stub]
+    starts = [
+        d.firstlineno + b.shift for b, d in compiled.definitions.get(qualname, ()) if not d.stub
+    ]
     at = starts.index(firstlineno) if firstlineno in starts else 0
     if not found:
         return "", 0

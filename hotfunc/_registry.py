@@ -940,8 +940,19 @@ class Registry:
         with lock:
             return [f for s in self._files_by_filename.values() for f in s.failures]
 
+    def stale(self) -> list[str]:
+        """``file:line`` reports of what the saves left unlike a fresh import.
+
+        A statement that reads a changed name but calls code, a subclass of
+        a rebuilt class, what a changed decorator decorated: hotfunc does not
+        run those again behind the program's back.  A statement's report goes
+        when its text changes.
+        """
+        with lock:
+            return [m for s in self._files_by_filename.values() for m in s.stale.values()]
+
     def __repr__(self) -> str:
-        return format_table(self.entries(), self.failures())
+        return format_table(self.entries(), self.failures(), self.stale())
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """IPython shows the same table as the repr."""
@@ -958,9 +969,10 @@ class Registry:
         for row in _rows(entries):
             style = None if row[-1] == "ok" else "red"
             table.add_row(*row, style=style)
-        failures = self.failures()
-        if failures:
-            table.caption = "\n".join(f"pending: {f}" for f in failures)
+        notes = [f"pending: {f}" for f in self.failures()]
+        notes.extend(f"stale: {s}" for s in self.stale())
+        if notes:
+            table.caption = "\n".join(notes)
         return table
 
 
@@ -1014,8 +1026,10 @@ def _rows(entries: list[Entry]) -> list[tuple[str, str, str, str, str]]:
     ]
 
 
-def format_table(entries: list[Entry], failures: list[str] | None = None) -> str:
-    """Render entries as the table ``repr(registry)`` shows, then pending statements."""
+def format_table(
+    entries: list[Entry], failures: list[str] | None = None, stale: list[str] | None = None
+) -> str:
+    """Render entries as the table ``repr(registry)`` shows, then pending and stale ones."""
     lines = [_title(entries)]
     if entries:
         rows = [_COLUMNS, *_rows(entries)]
@@ -1024,6 +1038,7 @@ def format_table(entries: list[Entry], failures: list[str] | None = None) -> str
             cells = [r[i].ljust(widths[i]) for i in range(4)]
             lines.append("  ".join([*cells, r[4]]).rstrip())
     lines.extend(f"pending: {failure}" for failure in failures or ())
+    lines.extend(f"stale: {message}" for message in stale or ())
     return "\n".join(lines)
 
 

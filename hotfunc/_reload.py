@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from types import CodeType, FunctionType
 
-from . import _dependents, _files, _history, _plan, _recompile, _swap
+from . import _apply, _dependents, _files, _history, _oldcode, _plan, _recompile, _swap
 from ._apply import Applier, Result, line_in
 from ._registry import (
     AS_IMPORTED,
@@ -215,6 +215,7 @@ def _apply_save(
     namespace = source.namespace
     exported = _dependents.exports(namespace) if actions and namespace is not None else None
     swaps: list[Swap] = []
+    changed_codes: list[tuple[Entry, CodeType]] = []
     caches = _Caches()
     for _, _, action, stepped, found in steps:
         if action is not None:
@@ -222,8 +223,11 @@ def _apply_save(
             action.block.live = None if ok else (action.previous or "")
         elif stepped is not None and id(stepped) not in applier.rebound:
             same = found is not None and planned.unchanged(found.block, stepped.qualname)
+            old_code = stepped.code
             error, swapped = _update(stepped, found, compiled, baseline, caches, same)
             swaps.append(Swap(stepped, error, swapped, stepped.error))
+            if swapped:
+                changed_codes.append((stepped, old_code))
             stepped.error = error  # at once: a caller may look right after the swap
     # Entries that had an error and were settled above recover.
     stepped_ids = {id(swap.entry) for swap in swaps}
@@ -231,14 +235,25 @@ def _apply_save(
         if entry.error is not None and id(entry) not in stepped_ids:
             swaps.append(Swap(entry, None, False, entry.error))
             entry.error = None
+    if applier.ran:
+        source.ran = applier.ran  # at once: a caller may look right after the swap
     reported: list[tuple[str, str]] = []
     if applier.rebinds and namespace is not None:
         compiled, reported = _follow(applier, compiled, namespace, exported)
-    stale = _dependents.keep_stale(source, compiled.text, reported)
+    if changed_codes:
+        swapped_entries = [entry for entry, _ in changed_codes]
+        updated = _oldcode.closures(changed_codes)
+        applier.results.extend(_apply.Result("updated", target, 0) for target in updated)
+        running = _oldcode.running(swapped_entries)
+        for swap in swaps:
+            swap.running = running.get(id(swap.entry), 0)
     if applier.ran:
         source.ran = applier.ran
     source.baseline = compiled
     source.imported = None
+    if changed_codes:
+        reported.extend(_oldcode.decorated(swapped_entries))
+    stale = _dependents.keep_stale(source, compiled.text, reported)
     duration = time.perf_counter() - started
     events = report(source, path, swaps, applier.results, duration, stale)
     _apply_error_policy(entries)
@@ -261,7 +276,8 @@ def _follow(
     rebinds = applier.rebinds
     now = _dependents.exports(namespace) or set()
     new_exports = (now - (exported or set())) | (now & set(rebinds))
-    copies = _dependents.rebind_copies(applier.module, namespace, rebinds, new_exports)
+    hot = [s.namespace for s in registry.sources() if s.namespace is not None]
+    copies = _dependents.rebind_copies(applier.module, namespace, rebinds, new_exports, hot)
     applier.results.extend(Result("rebound", copy, 0) for copy in copies)
     subclasses = _dependents.subclasses_left(applier.module, rebinds, {applier.module})
     return compiled, [*follower.reported, *subclasses]

@@ -16,13 +16,13 @@ from ._registry import Entry, ReloadEvent, SourceFile, short_path
 logger = logging.getLogger("hotfunc")
 
 # The order the line lists what happened in.
-_VERBS = ("ran", "added", "redefined", "rebuilt", "rebound", "skipped")
+_VERBS = ("ran", "added", "redefined", "rebuilt", "rebound", "updated", "skipped")
 
 
 class Swap:
     """What the engine did to one entry, and the error it had before."""
 
-    __slots__ = ("entry", "error", "previous", "swapped")
+    __slots__ = ("entry", "error", "previous", "running", "swapped")
 
     def __init__(
         self, entry: Entry, error: str | None, swapped: bool, previous: str | None
@@ -31,6 +31,8 @@ class Swap:
         self.error = error
         self.swapped = swapped
         self.previous = previous
+        #: Calls of the function running the old code when it was swapped.
+        self.running = 0
 
 
 #: Names a save's line lists before it counts the rest: a save that swaps
@@ -44,6 +46,18 @@ def _listed(names: list[str]) -> str:
     return f"{', '.join(names[:LISTED])} and {len(names) - LISTED} more"
 
 
+def _swapped(swap: Swap) -> str:
+    entry = swap.entry
+    text = f"{entry.qualname} v{entry.version}"
+    if swap.running:
+        calls = "1 call" if swap.running == 1 else f"{swap.running} calls"
+        return (
+            f"{text} ({entry.qualname} is running ({calls}): that call keeps the old "
+            "code until it returns)"
+        )
+    return text
+
+
 def report(
     source: SourceFile,
     path: str,
@@ -54,9 +68,9 @@ def report(
 ) -> list[ReloadEvent]:
     """Log the save, update errors in the registry, and return its events."""
     parts: list[str] = []
-    swapped = [s.entry for s in swaps if s.swapped]
+    swapped = [s for s in swaps if s.swapped]
     if swapped:
-        parts.append("swapped " + _listed([f"{e.qualname} v{e.version}" for e in swapped]))
+        parts.append("swapped " + _listed([_swapped(s) for s in swapped]))
     for verb in _VERBS:
         targets = [r.target for r in results if r.verb == verb]
         if targets:
@@ -98,7 +112,5 @@ def report(
     source.failures = failures
     for message in stale or ():
         logger.warning("%s", message)
-        events.append(
-            ReloadEvent(None, True, message, duration, 0, action="stale", file=path)
-        )
+        events.append(ReloadEvent(None, True, message, duration, 0, action="stale", file=path))
     return events

@@ -1,0 +1,159 @@
+"""Old code that a swap leaves running: closures, running calls, decorations.
+
+A swap gives a function its new code; three things made from the old code
+are not that function, and a fresh import would have them new:
+
+1. Functions a factory made from a nested ``def`` or ``lambda`` before the
+   edit (``get_x = make_getter("x")``): they are found through the
+   garbage collector, as the functions that refer to the module's globals,
+   and get the new nested code when their closure fits it.  The heap is
+   walked only when a nested body changed.
+2. Calls of the function running when it is swapped finish on the old
+   code: the save's line says so, with the number of calls.
+3. What a decorator did at import to the definitions it decorated: a
+   changed decorator does not decorate them again, since that could
+   register a route or a command twice.  One line names the decorator and
+   each definition, with ``file:line``.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import sys
+from types import CodeType, FunctionType
+
+from . import _recompile
+from ._registry import Entry, SourceFile, registry
+
+#: Nested code a function makes and drops within one call.
+_TRANSIENT = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
+
+
+def _nested(code: CodeType) -> dict[str, list[CodeType]]:
+    """The nested function code objects of ``code``, by qualname, in order."""
+    found: dict[str, list[CodeType]] = {}
+    stack = [code]
+    while stack:
+        for const in stack.pop().co_consts:
+            if isinstance(const, CodeType):
+                if const.co_name not in _TRANSIENT:
+                    found.setdefault(const.co_qualname, []).append(const)
+                stack.append(const)
+    return found
+
+
+def closures(swapped: list[tuple[Entry, CodeType]]) -> list[str]:
+    """Rule 1: give closures made from old nested code the new code.
+
+    ``swapped`` holds each entry swapped by the save with the code it had.
+    Returns each qualname given new code, with how many functions got it.
+    """
+    changed: dict[tuple[str, str], list[tuple[CodeType, CodeType]]] = {}
+    spaces: dict[int, dict[str, object]] = {}
+    for entry, old in swapped:
+        new_nested = _nested(entry.code)
+        for qualname, olds in _nested(old).items():
+            news = new_nested.get(qualname, [])
+            if len(news) != len(olds):
+                continue
+            pairs = [(o, n) for o, n in zip(olds, news, strict=True) if o != n]
+            if any(not _recompile.same_behaviour(o, n) for o, n in pairs):
+                changed[(entry.source.filename, qualname)] = pairs
+                for func in entry.functions[:1]:
+                    spaces[id(func.__globals__)] = func.__globals__
+    if not changed:
+        return []
+    done: dict[str, int] = {}
+    for made in gc.get_referrers(*spaces.values()):
+        if type(made) is not FunctionType:
+            continue
+        code = made.__code__
+        found = changed.get((code.co_filename, code.co_qualname))
+        if not found:
+            continue
+        new = _counterpart(code, found)
+        if new is not None and new is not code and new.co_freevars == code.co_freevars:
+            made.__code__ = new
+            done[code.co_qualname] = done.get(code.co_qualname, 0) + 1
+    return [f"{q} ({n} made before)" for q, n in sorted(done.items())]
+
+
+def _counterpart(code: CodeType, pairs: list[tuple[CodeType, CodeType]]) -> CodeType | None:
+    if len(pairs) == 1:
+        return pairs[0][1]
+    for old, new in pairs:
+        if _recompile.same_behaviour(old, code):
+            return new
+    return None
+
+
+def running(entries: list[Entry]) -> dict[int, int]:
+    """Rule 2: how many calls of each entry run old code now, by ``id(entry)``."""
+    keys = {(e.source.filename, e.qualname): e for e in entries}
+    counts: dict[int, int] = {}
+    for frame in list(sys._current_frames().values()):
+        while frame is not None:
+            code = frame.f_code
+            entry = keys.get((code.co_filename, code.co_qualname))
+            if entry is not None and code is not entry.code:
+                counts[id(entry)] = counts.get(id(entry), 0) + 1
+            frame = frame.f_back  # type: ignore[assignment]
+    return counts
+
+
+def decorated(entries: list[Entry]) -> list[tuple[str, str]]:
+    """Rule 3: (key, message) for each changed function used as a decorator at import."""
+    found: list[tuple[str, str]] = []
+    sources = registry.sources()
+    for entry in entries:
+        if "." in entry.qualname:
+            continue  # a method or a closure: not a decorator by name
+        funcs = entry.functions
+        if not funcs:
+            continue
+        func = funcs[0]
+        module = sys.modules.get(entry.module)
+        last = entry.module.rpartition(".")[2]
+        pattern = re.compile(
+            rf"^[ \t]*@(?:[\w.]*\.)?{re.escape(entry.qualname)}\b[^\n]*\n"
+            r"(?:[ \t]*(?:@|#)[^\n]*\n|[ \t]*\n)*"
+            r"[ \t]*(?:async[ \t]+)?(def|class)[ \t]+(\w+)",
+            re.MULTILINE,
+        )
+        uses: list[str] = []
+        for source in sources:
+            namespace = source.namespace
+            if namespace is None or source.path is None:
+                continue
+            holds = namespace.get(entry.qualname) is func or (
+                module is not None and namespace.get(last) is module
+            )
+            if not holds:
+                continue
+            text = _text_of(source)
+            for match in pattern.finditer(text):
+                line = text.count("\n", 0, match.start(1)) + 1
+                uses.append(f"{source.path}:{line} {match.group(2)}")
+        if uses:
+            found.append(
+                (
+                    f"\0decorator {entry.name}",
+                    f"{entry.file}:{entry.lineno}: the decorator {entry.name} changed; what "
+                    f"it decorated at import keeps what its old code did: {'; '.join(uses)} "
+                    "(saving a definition's own statement, or a restart, decorates it again)",
+                )
+            )
+    return found
+
+
+def _text_of(source: SourceFile) -> str:
+    if source.baseline is not None:
+        return source.baseline.text
+    imported = source.imported_bytes()
+    if imported is None:
+        return ""
+    try:
+        return _recompile.decode(imported)
+    except (SyntaxError, UnicodeDecodeError):
+        return ""
