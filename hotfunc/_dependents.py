@@ -37,7 +37,7 @@ import itertools
 import os
 import re
 import sys
-from types import ModuleType
+from types import FunctionType, ModuleType
 
 from . import _files, _plan, _recompile
 from ._apply import MISSING, Applier, Rebind, generated
@@ -155,15 +155,21 @@ def _root(node: ast.expr) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def modifies(node: ast.stmt, names: set[str]) -> str | None:
-    """Rule 1: the name of ``names`` whose object ``node`` builds on, or None."""
+def modifies(node: ast.stmt, names: set[str], built: set[str]) -> str | None:
+    """Rule 1: the name of ``names`` whose object ``node`` builds on, or None.
+
+    ``built`` names hold classes and functions: ``X = deco(X)`` and a call
+    that takes ``X`` build on those, not on a constant passed along.
+    """
     targets: list[ast.expr] = []
     if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
         parts = _assignment(node)
         targets = parts[0] if parts is not None else [node.target]  # type: ignore[union-attr]
     for target in targets:
         root = _root(target)
-        if root in names and (not isinstance(target, ast.Name) or root in reads(node, True)):
+        if root in names and not isinstance(target, ast.Name):
+            return root
+        if root in built and root in reads(node, True):
             return root
     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
         call = node.value
@@ -171,7 +177,7 @@ def modifies(node: ast.stmt, names: set[str]) -> str | None:
         if root in names:
             return root
         for arg in [*call.args, *(k.value for k in call.keywords)]:
-            if isinstance(arg, ast.Name) and arg.id in names:
+            if isinstance(arg, ast.Name) and arg.id in built:
                 return arg.id
     return None
 
@@ -248,7 +254,8 @@ class Follower:
         if not read:
             return
         name = sorted(read)[0]
-        modified = modifies(node, set(read))
+        built = {n for n in read if self._built(n)}
+        modified = modifies(node, set(read), built)
         if modified is not None or rerunnable(node):
             self._rerun(block, node, changed, modified or name)
         elif isinstance(node, ast.ClassDef):
@@ -257,6 +264,10 @@ class Follower:
             self._definition(block, node, read)
         else:
             self._report(block, node, name, "it calls code")
+
+    def _built(self, name: str) -> bool:
+        value = self.applier.namespace.get(name)
+        return is_instance(value, type) or type(value) is FunctionType
 
     def _rerun(
         self, block: _recompile.Block, node: ast.stmt, changed: dict[str, int], name: str

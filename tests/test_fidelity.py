@@ -1,0 +1,443 @@
+"""A save leaves the process as a fresh import of the same files would, or says where not.
+
+Each test writes a small package, imports it, makes it hot, saves new text as
+an editor would, and waits until the save landed.  Then the hot process is
+compared with a new interpreter importing the same files
+(``hotfunc.testing.unlike_fresh_import``): every difference must be absent
+or reported.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import hotfunc
+from hotfunc.testing import unlike_fresh_import, write_source
+
+pytestmark = pytest.mark.usefixtures("watching")
+
+
+class Tree:
+    """A folder of modules on sys.path, made hot whole."""
+
+    def __init__(self, root: Path, files: dict[str, str]) -> None:
+        self.root = root
+        for name, text in files.items():
+            self.save(name, text)
+        sys.path.insert(0, str(root))
+        importlib.invalidate_caches()
+
+    def save(self, name: str, text: str) -> None:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_source(path, textwrap.dedent(text).lstrip())
+
+    def load(self, *names: str) -> list[object]:
+        modules = [importlib.import_module(n) for n in names]
+        for module in modules:
+            hotfunc.hot(module)
+        self.names = list(names)
+        return modules
+
+    def unsaid(self) -> list[str]:
+        return unlike_fresh_import(self.names, [str(self.root)])
+
+
+def _saved(module: object, text: str) -> bool:
+    """Whether the file of ``module`` as last applied holds ``text``."""
+    source = next(s for s in hotfunc.registry.sources() if s.namespace is vars(module))
+    return source.baseline is not None and textwrap.dedent(text).lstrip() == source.baseline.text
+
+
+def test_overload_stubs_above_an_unchanged_function(tmp_path, wait):
+    """The live function keeps the implementation's code, not a stub's."""
+    tree = Tree(
+        tmp_path, {"ov1.py": "import typing\n\ndef lookup(key):\n    return {'a': 1}.get(key)\n"}
+    )
+    (mod,) = tree.load("ov1")
+    lookup = mod.lookup
+    new = """
+        import typing
+
+        @typing.overload
+        def lookup(key: typing.Literal["a"]) -> int: ...
+        @typing.overload
+        def lookup(key: str) -> int | None: ...
+        def lookup(key):
+            return {'a': 1}.get(key)
+    """
+    tree.save("ov1.py", new)
+    wait(lambda: _saved(mod, new))
+    assert mod.lookup is lookup and lookup("a") == 1
+    assert len(typing_overloads(mod.lookup)) == 2  # what a fresh import registers too
+    assert tree.unsaid() == []
+
+
+def typing_overloads(func: object) -> list[object]:
+    import typing
+
+    return list(typing.get_overloads(func))  # type: ignore[arg-type]
+
+
+def test_overload_stubs_and_a_changed_signature(tmp_path, wait):
+    """The implementation, paired past its new stubs, is swapped and keeps its name."""
+    tree = Tree(
+        tmp_path,
+        {"ov2.py": "import typing\n\ndef ask(text, default=None):\n    return default or text\n"},
+    )
+    (mod,) = tree.load("ov2")
+    new = """
+        import typing
+
+        V = typing.TypeVar("V")
+
+
+        @typing.overload
+        def ask(text: str, default: None = None) -> str: ...
+
+
+        @typing.overload
+        def ask(text: str, default: V) -> V: ...
+
+
+        def ask(text: str, default: object = None) -> object:
+            return default if default is not None else text.upper()
+    """
+    tree.save("ov2.py", new)
+    wait(lambda: mod.ask("hi") == "HI")
+    assert tree.unsaid() == []
+
+
+def test_the_branch_not_taken_changes(tmp_path, wait):
+    """A def in the untaken branch of an if is never swapped into the live function;
+    another module's copy follows the name."""
+    tree = Tree(
+        tmp_path,
+        {
+            "br.py": """
+                import sys
+
+                if sys.version_info >= (3, 99):
+                    get = None
+                else:
+                    def get(d, k):
+                        return d.get(k)
+            """,
+            "br_user.py": "from br import get\n\ndef lookup():\n    return get({'a': 1}, 'a')\n",
+        },
+    )
+    br, user = tree.load("br", "br_user")
+    new = """
+        import sys
+
+        if sys.version_info >= (3, 99):
+            import not_installed_module
+
+            def get(d, k):
+                return not_installed_module.get(d, k)
+        else:
+            def get(d, k):
+                return d.get(k)
+    """
+    tree.save("br.py", new)
+    wait(lambda: _saved(br, new))
+    assert user.lookup() == 1
+    assert user.get is br.get
+    assert tree.unsaid() == []
+
+
+def test_an_unchanged_class_attribute_built_from_a_changed_constant(tmp_path, wait):
+    """``template = TEMPLATE`` calls nothing, so it runs again on the live class."""
+    old = """
+        TEMPLATE = "hello %s"
+
+        class Greeter:
+            template = TEMPLATE
+
+            def greet(self, who):
+                return self.template % who
+    """
+    tree = Tree(tmp_path, {"greet.py": old})
+    (mod,) = tree.load("greet")
+    greeter = mod.Greeter()
+    tree.save("greet.py", old.replace("hello", "goodbye"))
+    wait(lambda: greeter.greet("bob") == "goodbye bob")
+    assert tree.unsaid() == []
+
+
+def test_statements_that_call_code_are_reported_not_run(tmp_path, wait):
+    """A statement that reads a changed name but calls code is named with file:line."""
+    old = """
+        CALLS = []
+        LIMIT = 3
+        DOUBLE = LIMIT * 2
+        CALLS.append(LIMIT)
+        SQUARE = pow(LIMIT, 2)
+    """
+    tree = Tree(tmp_path, {"calls.py": old})
+    (mod,) = tree.load("calls")
+    tree.save("calls.py", old.replace("LIMIT = 3", "LIMIT = 4"))
+    wait(lambda: mod.DOUBLE == 8 and len(hotfunc.registry.stale()) == 2)  # call-free: run again
+    stale = hotfunc.registry.stale()
+    assert mod.CALLS == [3] and mod.SQUARE == 9  # never re-run behind the program's back
+    assert any(f"calls.py:5: 'SQUARE = pow(LIMIT, 2)' reads 'LIMIT'" in s for s in stale)
+    assert any("calls.py:4: 'CALLS.append(LIMIT)'" in s for s in stale)
+    assert "stale: " in repr(hotfunc.registry)
+    assert tree.unsaid() == []
+    # Editing the statement runs it, and its report goes.
+    tree.save("calls.py", old.replace("LIMIT = 3", "LIMIT = 4").replace("2)", "2) + 0"))
+    wait(lambda: mod.SQUARE == 16)
+    assert not any("SQUARE" in s for s in hotfunc.registry.stale())
+
+
+def test_one_commit_of_two_files_saved_one_after_the_other(tmp_path, wait):
+    """An import that fails until its sibling is saved runs when the sibling lands."""
+    tree = Tree(
+        tmp_path,
+        {"pk/__init__.py": "from .util import old\n", "pk/util.py": "def old():\n    return 1\n"},
+    )
+    pkg, _ = tree.load("pk", "pk.util")
+    tree.save("pk/__init__.py", "from .util import old, new\n")
+    wait(lambda: hotfunc.registry.failures())
+    tree.save("pk/util.py", "def old():\n    return 1\n\ndef new():\n    return 2\n")
+    wait(lambda: getattr(pkg, "new", None) is not None and pkg.new() == 2)
+    assert hotfunc.registry.failures() == []
+    assert tree.unsaid() == []
+
+
+def test_a_rebuilt_class_reaches_the_modules_that_imported_it(tmp_path, wait):
+    """``from .errors import Exit`` elsewhere follows the rebuilt class; a subclass is reported."""
+    tree = Tree(
+        tmp_path,
+        {
+            "ap/__init__.py": "",
+            "ap/errors.py": """
+                class Exit(RuntimeError):
+                    __slots__ = ("code",)
+
+                    def __init__(self, code=0):
+                        self.code = code
+            """,
+            "ap/core.py": """
+                from .errors import Exit
+
+                class Abort(Exit):
+                    pass
+
+                def run():
+                    raise Exit(3)
+            """,
+        },
+    )
+    _, errors, core = tree.load("ap", "ap.errors", "ap.core")
+    new = """
+        class Exit(RuntimeError):
+            __slots__ = ("code", "reason")
+
+            def __init__(self, code=0, reason=""):
+                self.code = code
+                self.reason = reason
+    """
+    tree.save("ap/errors.py", new)
+    wait(lambda: core.Exit is errors.Exit)
+    with pytest.raises(errors.Exit):
+        core.run()
+    message = "'Abort' still subclasses the old ap.errors.Exit"
+    wait(lambda: any(message in s for s in hotfunc.registry.stale()))
+    assert tree.unsaid() == []
+
+
+def test_import_star_gains_a_newly_exported_name(tmp_path, wait):
+    """A package that re-exports with ``import *`` gets what ``__all__`` now lists."""
+    tree = Tree(
+        tmp_path,
+        {
+            "ls/__init__.py": "from .more import *\n",
+            "ls/more.py": "__all__ = ['first']\n\ndef first(xs):\n    return xs[0]\n",
+        },
+    )
+    lib, _ = tree.load("ls", "ls.more")
+    tree.save(
+        "ls/more.py",
+        "__all__ = ['first', 'last']\n\ndef first(xs):\n    return xs[0]\n\n"
+        "def last(xs):\n    return xs[-1]\n",
+    )
+    wait(lambda: hasattr(lib, "last"))
+    assert lib.last([1, 2]) == 2
+    assert tree.unsaid() == []
+
+
+def test_a_constant_rebound_reaches_its_from_imports_only(tmp_path, wait):
+    """``from m import LIMIT`` follows; another module's own equal constant does not."""
+    tree = Tree(
+        tmp_path,
+        {
+            "cm.py": "LIMIT = 3\nNAMES = ['a']\n",
+            "cm_user.py": "from cm import LIMIT, NAMES as KNOWN\n",
+            "cm_other.py": "LIMIT = 3\n",
+        },
+    )
+    _, user, other = tree.load("cm", "cm_user", "cm_other")
+    tree.save("cm.py", "LIMIT = 4\nNAMES = ['a', 'b']\n")
+    wait(lambda: user.LIMIT == 4)
+    assert user.KNOWN == ["a", "b"] and other.LIMIT == 3
+    assert tree.unsaid() == []
+
+
+def test_a_hot_class_attribute_reaches_live_instances(tmp_path, wait):
+    """``@hot`` on a class does not make it rebuilt: the attribute is set in place."""
+    old = """
+        from hotfunc import hot
+
+        @hot
+        class Cart:
+            rate = 1
+
+            def total(self):
+                return 10 * self.rate
+    """
+    tree = Tree(tmp_path, {"cart.py": old})
+    (mod,) = tree.load("cart")
+    cart, cls = mod.Cart(), mod.Cart
+    tree.save("cart.py", old.replace("rate = 1", "rate = 2"))
+    wait(lambda: cart.total() == 20)
+    assert mod.Cart is cls
+    assert tree.unsaid() == []
+
+
+def test_a_rebuilt_class_keeps_what_later_statements_did_to_it(tmp_path, wait):
+    """``Point = add_repr(Point)`` after a rebuilt class runs again with it."""
+    old = """
+        def add_repr(cls):
+            cls.__repr__ = lambda self: f"{type(self).__name__}({self.x})"
+            return cls
+
+        class Point:
+            __slots__ = ("x",)
+
+            def __init__(self, x):
+                self.x = x
+
+        Point = add_repr(Point)
+        Point.origin = 0
+    """
+    tree = Tree(tmp_path, {"pt.py": old})
+    (mod,) = tree.load("pt")
+    new = old.replace('("x",)', '("x", "y")').replace("self.x = x", "self.x = self.y = x")
+    tree.save("pt.py", new)
+    wait(lambda: "y" in mod.Point.__slots__)
+    assert repr(mod.Point(1)) == "Point(1)" and mod.Point.origin == 0
+    assert tree.unsaid() == []
+
+
+def test_closures_a_factory_made_before_the_edit(tmp_path, wait):
+    """Methods made by ``make_getter("x")`` at import run the factory's new nested code."""
+    old = """
+        def make_getter(name):
+            def getter(self):
+                return getattr(self, name)
+            return getter
+
+        class C:
+            def __init__(self):
+                self.x = 1
+
+            get_x = make_getter("x")
+    """
+    tree = Tree(tmp_path, {"fac.py": old})
+    (mod,) = tree.load("fac")
+    tree.save("fac.py", old.replace("getattr(self, name)", "getattr(self, name) * 10"))
+    wait(lambda: mod.C().get_x() == 10)
+    assert tree.unsaid() == []
+
+
+def test_a_changed_decorator_names_what_it_decorated(tmp_path, wait):
+    """What a decorator did at import is not done again, and the report says where."""
+    tree = Tree(
+        tmp_path,
+        {
+            "dec.py": "def register(cls):\n    cls.version = 1\n    return cls\n",
+            "dec_models.py": "from dec import register\n\n@register\nclass Model:\n    pass\n",
+        },
+    )
+    dec, models = tree.load("dec", "dec_models")
+    tree.save(
+        "dec.py", "def register(cls):\n    cls.version = 1\n    cls.props = ()\n    return cls\n"
+    )
+    wait(lambda: hotfunc.registry.stale())
+    (report,) = hotfunc.registry.stale()
+    assert "the decorator dec.register changed" in report
+    assert f"{tmp_path / 'dec_models.py'}:4 Model" in report
+    assert not hasattr(models.Model, "props")  # never decorated twice behind your back
+    assert tree.unsaid() == []
+
+
+def test_a_running_function_says_the_running_call_keeps_the_old_code(tmp_path, wait, caplog):
+    """The save's line says a swapped function is running, and in how many calls."""
+    import threading
+
+    old = """
+        import threading
+
+        def main(started, stop):
+            started.set()
+            stop.wait(10)
+            return "old"
+    """
+    tree = Tree(tmp_path, {"loop.py": old})
+    (mod,) = tree.load("loop")
+    started, stop = threading.Event(), threading.Event()
+    results: list[str] = []
+    thread = threading.Thread(target=lambda: results.append(mod.main(started, stop)))
+    thread.start()
+    try:
+        started.wait(5)
+        with caplog.at_level("INFO", logger="hotfunc"):
+            tree.save("loop.py", old.replace('"old"', '"new"'))
+            wait(lambda: "main is running (1 call)" in caplog.text)
+        assert "that call keeps the old code until it returns" in caplog.text
+    finally:
+        stop.set()
+        thread.join(5)
+    assert results == ["old"] and mod.main(started, stop) == "new"
+
+
+def test_reload_without_start_reports_through_hotfunc_output(tmp_path):
+    """hotfunc.reload() in a process that never called start() prints hotfunc's lines."""
+    import subprocess
+
+    (tmp_path / "nos.py").write_text("X = 1\nY = pow(X, 1)\n")
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        import hotfunc, nos
+        hotfunc.hot(nos)
+        open(nos.__file__, "w").write("X = 2\\nY = pow(X, 1)\\n")
+        hotfunc.reload(nos.__file__)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert "hotfunc: WARNING: " in done.stderr
+    assert "nos.py:2: 'Y = pow(X, 1)' reads 'X'" in done.stderr
+
+
+def test_the_oracle_sees_a_difference_nothing_reported(tmp_path, wait):
+    """With statements off, a changed constant stays old, silently: the oracle says so."""
+    hotfunc.configure(run_statements=False)
+    try:
+        tree = Tree(tmp_path, {"orc.py": "LIMIT = 3\n\ndef limit():\n    return LIMIT\n"})
+        (mod,) = tree.load("orc")
+        tree.save("orc.py", "LIMIT = 4\n\ndef limit():\n    return LIMIT + 0\n")
+        wait(lambda: mod.limit() == 3 and hotfunc.registry[mod.limit].version == 1)
+        unsaid = tree.unsaid()
+    finally:
+        hotfunc.configure(run_statements=True)
+    assert unsaid == ["orc.LIMIT: hot 3, fresh import 4"]
