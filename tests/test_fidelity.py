@@ -185,7 +185,7 @@ def test_statements_that_call_code_are_reported_not_run(tmp_path, wait):
     wait(lambda: mod.DOUBLE == 8 and len(hotfunc.registry.stale()) == 2)  # call-free: run again
     stale = hotfunc.registry.stale()
     assert mod.CALLS == [3] and mod.SQUARE == 9  # never re-run behind the program's back
-    assert any(f"calls.py:5: 'SQUARE = pow(LIMIT, 2)' reads 'LIMIT'" in s for s in stale)
+    assert any("calls.py:5: 'SQUARE = pow(LIMIT, 2)' reads 'LIMIT'" in s for s in stale)
     assert any("calls.py:4: 'CALLS.append(LIMIT)'" in s for s in stale)
     assert "stale: " in repr(hotfunc.registry)
     assert tree.unsaid() == []
@@ -365,7 +365,7 @@ def test_a_changed_decorator_names_what_it_decorated(tmp_path, wait):
             "dec_models.py": "from dec import register\n\n@register\nclass Model:\n    pass\n",
         },
     )
-    dec, models = tree.load("dec", "dec_models")
+    _, models = tree.load("dec", "dec_models")
     tree.save(
         "dec.py", "def register(cls):\n    cls.version = 1\n    cls.props = ()\n    return cls\n"
     )
