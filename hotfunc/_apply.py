@@ -11,12 +11,15 @@ hot, so that the engine swaps it.
 from __future__ import annotations
 
 import ast
+import os
+import sys
 import time
 from abc import ABCMeta
-from types import FunctionType, TracebackType
+from types import FunctionType, ModuleType, TracebackType
 
 from . import _history, _plan, _recompile
 from ._decorator import _register, register_defined
+from ._decorator import _register_module as hot_module
 from ._registry import SourceFile, registry
 from ._wrappers import accessors, innermost, is_instance, probe
 
@@ -200,6 +203,7 @@ class Applier:
         if kind == _plan.MEMBERS:
             return self._run_members(action)
         before = dict(self.namespace)
+        loaded = set(sys.modules)
         try:
             code = _recompile.compile_statements(
                 [action.node], self.filename, self.flags, self.imported
@@ -208,6 +212,7 @@ class Applier:
         except (Exception, SystemExit) as exc:
             # SystemExit too: a changed sys.exit() must not end the watcher.
             self.results.append(self._failure(action, exc))
+            _hot_new_modules(loaded)
             return False
         if action.shadowed and action.name is not None:
             # The later definition of the name binds it, as at import.
@@ -234,6 +239,7 @@ class Applier:
         if kind in (_plan.REDEFINE, _plan.REBUILD) and action.name is not None:
             self._rebind(action.name, self.namespace.get(action.name))
         self.ran_lines.add(action.block.start)
+        _hot_new_modules(loaded)
         for name, value in list(self.namespace.items()):
             old = before.get(name, _MISSING)
             if old is value:
@@ -429,6 +435,25 @@ def generated(cls: type) -> str | None:
     except Exception:
         return "a class that cannot be inspected"
     return None
+
+
+def _hot_new_modules(loaded: set[str]) -> None:
+    """Make hot the modules a statement imported for the first time from a folder
+    that holds hot files: the application's own new module, edited later too."""
+    new = set(sys.modules) - loaded
+    if not new:
+        return
+    folders = {os.path.dirname(p) for p in registry.paths()}
+    for name in sorted(new):
+        module = sys.modules.get(name)
+        filename = probe(module, "__file__")
+        if (
+            isinstance(module, ModuleType)
+            and isinstance(filename, str)
+            and filename.endswith(".py")
+            and os.path.dirname(os.path.realpath(filename)) in folders
+        ):
+            hot_module(module)
 
 
 def _replaced(cls: type) -> str | None:

@@ -327,7 +327,10 @@ def _settle_deferred(source: SourceFile, before: int, after: int, delta: int) ->
     registry.register_module(source)
     with source.moving, _collector_paused(delta != 0 and len(source.deferred) > _MANY):
         reached: list[FunctionType] = []
-        for func in list(source.deferred):
+        # Once each: a function registered under two names (``alias = f``,
+        # ``visit_A = visit_B = _skip`` in a class) stands twice in the list,
+        # and must not move twice.
+        for func in {id(f): f for f in source.deferred}.values():
             code = func.__code__
             line = code.co_firstlineno
             if line > after:

@@ -111,15 +111,20 @@ def fresh_snapshot(modules: Iterable[str], path: Iterable[str]) -> dict[str, str
     return result
 
 
-def unlike_fresh_import(modules: Iterable[str], path: Iterable[str]) -> list[str]:
+def unlike_fresh_import(
+    modules: Iterable[str], path: Iterable[str], fresh: dict[str, str] | None = None
+) -> list[str]:
     """Where the loaded ``modules`` differ from a fresh import and hotfunc did not say so.
 
-    Compares :func:`snapshot` of this process with :func:`fresh_snapshot`;
-    a difference counts as said when a stale report, a pending statement or
-    a function's error names it.  An empty list is the promise kept.
+    Compares :func:`snapshot` of this process with :func:`fresh_snapshot`
+    (or ``fresh``, one taken already); a difference counts as said when a
+    stale report, a pending statement or a function's error names it.  An
+    empty list is the promise kept.
     """
     names = list(modules)
-    hot, fresh = snapshot(names), fresh_snapshot(names, path)
+    hot = snapshot(names)
+    if fresh is None:
+        fresh = fresh_snapshot(names, path)
     said = " ".join(
         [
             *_registry.registry.stale(),

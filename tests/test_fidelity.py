@@ -441,3 +441,32 @@ def test_the_oracle_sees_a_difference_nothing_reported(tmp_path, wait):
     finally:
         hotfunc.configure(run_statements=True)
     assert unsaid == ["orc.LIMIT: hot 3, fresh import 4"]
+
+
+def test_a_function_under_two_names_moves_once(tmp_path, wait):
+    """``visit_a = visit_b = _skip`` registers one function twice; a shift moves it once."""
+    # Far from the edit, so that the functions only move.
+    filler = "".join(f"def filler{i}():\n    return {i}\n\n\n" for i in range(40))
+    old = filler + textwrap.dedent(
+        """
+        def helper():
+            return 1
+
+        alias = helper
+
+        class Visitor:
+            def _skip(self):
+                return 0
+
+            visit_a = visit_b = _skip
+    """
+    )
+    tree = Tree(tmp_path, {"twice.py": old})
+    (mod,) = tree.load("twice")
+    new = "# one\n# two\n" + old.lstrip()
+    lines = new.splitlines()
+    tree.save("twice.py", new)
+    wait(lambda: mod.filler0.__code__.co_firstlineno == 3)
+    assert mod.helper.__code__.co_firstlineno == lines.index("def helper():") + 1
+    assert mod.Visitor._skip.__code__.co_firstlineno == lines.index("    def _skip(self):") + 1
+    assert tree.unsaid() == []
