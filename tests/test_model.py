@@ -142,3 +142,82 @@ def test_edits_match_the_model(folder, initial, steps):
     wait_for(settled, timeout=10)
     reloader = [t for t in threading.enumerate() if t.name == "hotfunc-watcher"]
     assert hotfunc.is_running() and len(reloader) == 1 and reloader[0].is_alive()
+
+
+FIDELITY_EXAMPLES = int(os.environ.get("HOTFUNC_FIDELITY_EXAMPLES", "25"))
+
+
+def render_web(state: dict[str, int]) -> str:
+    """A module whose names depend on each other: constants, defaults, a class, overloads."""
+    lines = ["import typing", ""] + ["# padding"] * state["pad"]
+    lines += [f"A = {state['a']}", f"B = A + {state['b']}", "PAIR = (A, B)", ""]
+    lines += ["def f(x=A):", f"    return x + {state['fv']}", ""]
+    if state["overloads"]:
+        lines += ["@typing.overload", "def g(x: int) -> int: ...", "@typing.overload"]
+        lines += ["def g(x: str) -> str: ...", ""]
+    lines += ["def g(x):", f"    return x * {state['gv']}", ""]
+    if state["helper"]:
+        lines += ["def helper():", f"    return {state['gv']}", ""]
+    lines += ["class K:", "    k = B", "", "    def m(self):", f"    return self.k + {state['mv']}"]
+    lines[-1] = "        " + lines[-1].strip()
+    return "\n".join(lines) + "\n"
+
+
+web_edits = st.tuples(
+    st.sampled_from(["a", "b", "fv", "gv", "mv", "pad", "overloads", "helper"]),
+    st.integers(0, 9),
+)
+
+
+@settings(
+    max_examples=FIDELITY_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=st.lists(web_edits, min_size=1, max_size=6))
+@pytest.mark.usefixtures("watching")
+def test_edit_sequences_match_a_fresh_import(folder, steps):
+    """After random edits of names that depend on each other, the process is what a
+    fresh import of the same files gives, or hotfunc said where not."""
+    from hotfunc.testing import fresh_snapshot, unlike_fresh_import
+
+    number = next(_counter)
+    name, user = f"web_{number}", f"web_user_{number}"
+    state = {"a": 1, "b": 2, "fv": 3, "gv": 4, "mv": 5, "pad": 0, "overloads": 0, "helper": 0}
+    path = folder / f"{name}.py"
+    write_source(path, render_web(state))
+    write_source(
+        folder / f"{user}.py",
+        f"from {name} import A, B, K, f, g\n\ndef use():\n    return f() + A + g(1) + K().m()\n",
+    )
+    importlib.invalidate_caches()
+    modules = [importlib.import_module(name), importlib.import_module(user)]
+    for module in modules:
+        hotfunc.hot(module)
+    for key, value in steps:
+        state[key] = value % 2 if key in ("overloads", "helper") else value
+        write_source(path, render_web(state))
+    text = render_web(state)
+    source = next(s for s in hotfunc.registry.sources() if s.namespace is vars(modules[0]))
+
+    def landed() -> bool:
+        if source.baseline is not None:
+            return source.baseline.text == text
+        return (source.imported_bytes() or b"").decode() == text  # nothing changed
+
+    wait_for(landed, timeout=10)
+    fresh = fresh_snapshot([name, user], [str(folder)])
+    unsaid: list[str] = []
+
+    def faithful() -> bool:
+        unsaid[:] = unlike_fresh_import([name, user], [], fresh)
+        return not unsaid
+
+    try:
+        wait_for(faithful, timeout=5)
+    except AssertionError:
+        pass
+    assert unsaid == []
+    assert modules[1].use() == (
+        state["a"] + state["fv"] + state["a"] + state["gv"] + state["a"] + state["b"] + state["mv"]
+    )
