@@ -6,9 +6,10 @@ file makes the next call run the new code, with no restart and no per-call cost.
 
 from ._api import configure, is_running, on_reload, reload, start, status, stop
 from ._decorator import hot
+from ._entry import Entry, ReloadEvent, Version
 from ._history import diff, rollback
 from ._ipython import load_ipython_extension, unload_ipython_extension
-from ._registry import Entry, Registry, ReloadEvent, Version, registry
+from ._registry import Registry, registry
 
 __all__ = [
     "Entry",

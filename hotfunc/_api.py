@@ -6,13 +6,16 @@ import os
 import sys
 
 from . import _registry
-from ._registry import lock, logger, registry, settings
+from ._registry import lock, registry, settings
+from ._settings import logger
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._registry import ReloadCallback, ReloadEvent, SourceFile
+    from ._entry import ReloadEvent
+    from ._registry import ReloadCallback
+    from ._sourcefile import SourceFile
 
 
 def start(*, polling: bool | None = None, interval: float = 0.5) -> None:

@@ -20,7 +20,8 @@ from types import FunctionType, ModuleType, TracebackType
 from . import _history, _plan, _recompile
 from ._decorator import _register, register_defined
 from ._decorator import _register_module as hot_module
-from ._registry import SourceFile, registry
+from ._registry import registry
+from ._sourcefile import SourceFile
 from ._wrappers import accessors, innermost, is_instance, probe
 
 TYPE_CHECKING = False

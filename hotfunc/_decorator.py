@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from types import FunctionType, ModuleType
 
-from ._registry import logger, registry, settings
+from ._registry import registry, settings
+from ._settings import logger
+from ._swap import catch_up
 from ._wrappers import accessors, innermost, is_instance, probe
 
 TYPE_CHECKING = False
@@ -74,8 +76,6 @@ def _register(func: FunctionType, caches: tuple[object, ...] = ()) -> None:
         if entry.error is not None:
             logger().warning("%s registered but cannot be reloaded: %s", entry.name, entry.error)
     elif entry.version:
-        from ._reload import catch_up
-
         catch_up(entry, func)
 
 

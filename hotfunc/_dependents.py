@@ -41,7 +41,7 @@ from types import FunctionType, ModuleType
 
 from . import _files, _plan, _recompile
 from ._apply import MISSING, Applier, Rebind, generated
-from ._registry import SourceFile
+from ._sourcefile import SourceFile
 from ._wrappers import innermost, is_instance, probe
 
 TYPE_CHECKING = False

@@ -7,7 +7,9 @@ import time
 from types import FunctionType
 
 from . import _swap
-from ._registry import Entry, Version, logger, registry
+from ._entry import Entry, Version
+from ._registry import registry
+from ._settings import logger
 
 #: Versions kept per function; older ones are dropped.
 KEEP = 20

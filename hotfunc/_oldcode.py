@@ -24,7 +24,9 @@ import sys
 from types import CodeType, FunctionType
 
 from . import _recompile
-from ._registry import Entry, SourceFile, registry
+from ._entry import Entry
+from ._registry import registry
+from ._sourcefile import SourceFile
 
 #: Nested code a function makes and drops within one call.
 _TRANSIENT = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
@@ -126,12 +128,17 @@ def decorated(entries: list[Entry]) -> list[tuple[str, str]]:
             namespace = source.namespace
             if namespace is None or source.path is None:
                 continue
-            holds = namespace.get(entry.qualname) is func or (
-                module is not None and namespace.get(last) is module
-            )
-            if not holds:
+            by_name = namespace.get(entry.qualname) is func
+            by_module = module is not None and namespace.get(last) is module
+            if not by_name and not by_module:
                 continue
             text = _text_of(source)
+            # A look in C first: most functions decorate nothing.
+            name = entry.qualname
+            if not (by_name and f"@{name}" in text) and not (
+                by_module and (f".{name}\n" in text or f".{name}(" in text)
+            ):
+                continue
             for match in pattern.finditer(text):
                 line = text.count("\n", 0, match.start(1)) + 1
                 uses.append(f"{source.path}:{line} {match.group(2)}")

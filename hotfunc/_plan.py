@@ -172,7 +172,9 @@ def plan(old: CompiledSource | None, new: CompiledSource, *, retry: bool) -> Pla
                     result.actions.append(action)
     result.actions.sort(key=lambda a: a.block.start)
     for action in result.actions:
-        if isinstance(action.node, (*_DEFS, ast.ClassDef)):
+        if action.kind in (DEFINE, REDEFINE, REBUILD) and isinstance(
+            action.node, (*_DEFS, ast.ClassDef)
+        ):
             action.shadowed = _defined_later(new, action.node.name, action.block.end)
     return result
 

@@ -21,16 +21,16 @@ import weakref
 from types import CodeType, FunctionType
 
 from . import _files
+from ._entry import Entry, ReloadEvent
+from ._settings import Settings
+from ._sourcefile import SourceFile
+from ._table import COLUMNS, format_table, rows, title
 from ._wrappers import innermost
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import logging
-    from collections import deque
     from collections.abc import Callable, Iterator
     from typing import Any, Protocol
-
-    from ._recompile import CompiledSource, Definition, Occurrence
 
     class Watcher(Protocol):
         """What the registry and the API need from the file watcher."""
@@ -55,57 +55,6 @@ if TYPE_CHECKING:
 lock = _thread.RLock()
 
 
-def logger() -> logging.Logger:
-    """The ``hotfunc`` logger; the logging module is imported on first use."""
-    import logging
-
-    return logging.getLogger("hotfunc")
-
-
-_TRUE = ("1", "true", "yes", "y", "on")
-_FALSE = ("0", "false", "no", "n", "off")
-
-
-def env_flag(name: str, default: bool) -> bool:
-    """A yes/no environment variable; an unknown value warns and keeps ``default``."""
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    logger().warning(
-        "%s=%r is not understood; use one of %s to turn it on or %s to turn it off; "
-        "keeping the default (%s)",
-        name,
-        raw,
-        ", ".join(_TRUE),
-        ", ".join(_FALSE),
-        "on" if default else "off",
-    )
-    return default
-
-
-class Settings:
-    """Switches: from the environment at import time, and from ``configure()``."""
-
-    __slots__ = ("disabled", "on_error", "polling", "run_statements")
-
-    def __init__(self) -> None:
-        #: ``HOTFUNC_DISABLE``: @hot registers nothing, start() does nothing.
-        self.disabled = env_flag("HOTFUNC_DISABLE", False)
-        #: ``HOTFUNC_POLLING``: start() polls instead of using notifications.
-        self.polling = env_flag("HOTFUNC_POLLING", False)
-        #: ``HOTFUNC_RUN_STATEMENTS``: a save runs its new and changed
-        #: top-level statements; off, only hot function bodies ever change.
-        self.run_statements = env_flag("HOTFUNC_RUN_STATEMENTS", True)
-        #: What a failed reload does besides keeping the last good code:
-        #: "log", "raise" (at the function's next calls), or a callable.
-        self.on_error: str | Callable[[ReloadEvent], object] = "log"
-
-
 settings = Settings()
 
 watcher: Watcher | None = None
@@ -123,360 +72,11 @@ REMIND_EVERY = 2.0
 COMPRESS_AFTER = 1.0
 
 
-class ReloadEvent:
-    """What one save did to one function or one top-level statement.
-
-    ``action`` is one of:
-
-    - ``"swapped"``: a hot function got new code (``entry`` is set);
-    - ``"recovered"``: a function's earlier error went away;
-    - ``"ran"``: a new or changed statement ran (an import, an assignment...);
-    - ``"added"``: a new function, class or method was defined, and is hot;
-    - ``"redefined"``: a definition whose decorators changed ran again;
-    - ``"rebuilt"``: a class was made anew (its header or generated fields changed);
-    - ``"skipped"``: an ``if __name__ == "__main__":`` block that changed;
-    - ``"failed"``: any of these went wrong; ``error`` says why, with ``file:line``.
-
-    ``target`` names the function (``module.qualname``) or summarises the
-    statement (``import json``).  ``ok`` is false only for failures.
-    ``duration`` is in seconds and covers the whole reload of the file;
-    ``version`` is the entry's version after it (0 without an entry).
-    """
-
-    __slots__ = (
-        "action",
-        "duration",
-        "entry",
-        "error",
-        "file",
-        "line",
-        "ok",
-        "target",
-        "version",
-    )
-
-    def __init__(
-        self,
-        entry: Entry | None,
-        ok: bool,
-        error: str | None,
-        duration: float,
-        version: int,
-        *,
-        action: str | None = None,
-        target: str | None = None,
-        file: str | None = None,
-        line: int = 0,
-    ) -> None:
-        self.entry = entry
-        self.ok = ok
-        self.error = error
-        self.duration = duration
-        self.version = version
-        self.action = action or ("swapped" if ok else "failed")
-        self.target = target or (entry.name if entry is not None else "")
-        self.file = file or (entry.file if entry is not None else "")
-        self.line = line or (entry.lineno if entry is not None else 0)
-
-    def __repr__(self) -> str:
-        state = "ok" if self.ok else f"error={self.error!r}"
-        what = f"{self.target} v{self.version}" if self.entry is not None else repr(self.target)
-        return f"<ReloadEvent {self.action} {what} {state} {self.duration * 1e3:.1f} ms>"
-
-
 callbacks: list[ReloadCallback] = []
 
 #: Entries whose functions were given code that raises their reload error
 #: (``on_error="raise"``), until a save fixes them.
 raising: weakref.WeakSet[Entry] = weakref.WeakSet()
-
-
-class Entry:
-    """One hot function definition, and every live function object made from it.
-
-    A closure factory called ten times makes ten function objects from one
-    ``def``; they share one entry, and a reload swaps them all.
-    """
-
-    # Kept small: one entry per hot function, and large code bases have
-    # thousands.  What can be derived (name, file, line) is.
-    __slots__ = (
-        "__weakref__",
-        "_caches",
-        "_code",
-        "_definition",
-        "_definitions",
-        "_history",
-        "_occurrence",
-        "_origin",
-        "_refs",
-        "_shift",
-        "error",
-        "module",
-        "qualname",
-        "reloaded_at",
-        "source",
-        "version",
-    )
-
-    def __init__(self, func: FunctionType, source: SourceFile) -> None:
-        self.module: str = func.__module__
-        self.qualname: str = func.__code__.co_qualname
-        #: 0 at registration, +1 for each swap that changed what the function does.
-        self.version = 0
-        #: ``time.time()`` of the last swap, or None.
-        self.reloaded_at: float | None = None
-        #: None, or one line naming ``file:line`` and what went wrong.
-        self.error: str | None = None
-        self.source = source
-        self._code: CodeType = func.__code__
-        # One weak reference, or a list of them once a factory makes more.
-        self._refs: weakref.ref[FunctionType] | list[weakref.ref[FunctionType]] = weakref.ref(func)
-        self._caches: list[weakref.ref[object]] | None = None
-        # Resolved against the file's text on the first reload: which def of
-        # this qualname it is, and the compiled definition the live code matches.
-        self._occurrence: Occurrence | None = None
-        self._definition: Definition | None = None
-        # The compiled code object the live code equals before any line shift,
-        # the definitions of the block it came from, and the shift: an edit
-        # elsewhere in the file settles the entry with one lookup.
-        self._origin: CodeType | None = None
-        self._definitions: tuple[Definition, ...] | None = None
-        self._shift = 0
-        # Versions kept for history, diff and rollback; made on the first swap.
-        self._history: deque[Version] | None = None
-
-    @property
-    def name(self) -> str:
-        """``module.qualname``, the key for ``registry["..."]``."""
-        return f"{self.module}.{self.qualname}"
-
-    @property
-    def file(self) -> str:
-        """Absolute real path of the source file, or the pseudo file name
-        (``<stdin>``) of a function that has none."""
-        return self.source.path or self.source.filename
-
-    @property
-    def lineno(self) -> int:
-        """Line of the ``def`` (or its first decorator) in the current text."""
-        return self._code.co_firstlineno
-
-    @property
-    def code(self) -> CodeType:
-        """The code object new calls run."""
-        return self._code
-
-    @property
-    def history(self) -> list[Version]:
-        """The kept versions, oldest first: source text, time, and what ran.
-
-        Empty until the first swap; then the imported version comes first.
-        At most the last 20 are kept.
-        """
-        return list(self._history or ())
-
-    def _ref_list(self) -> list[weakref.ref[FunctionType]]:
-        refs = self._refs
-        return refs if isinstance(refs, list) else [refs]
-
-    @property
-    def functions(self) -> list[FunctionType]:
-        """The live function objects of this definition."""
-        live = {id(f): f for f in (r() for r in self._ref_list()) if f is not None}
-        return list(live.values())
-
-    def holds(self, func: FunctionType) -> bool:
-        return any(r() is func for r in self._ref_list())
-
-    def add(self, func: FunctionType) -> None:
-        # CPython hands out one shared weakref per object, so an identity test
-        # catches @hot applied twice in a row without scanning every closure.
-        ref = weakref.ref(func)
-        refs = self._ref_list()
-        if refs[-1] is ref:
-            return
-        if len(refs) >= 8 and len(refs) & (len(refs) - 1) == 0:
-            # A factory may make and drop many closures: forget the dead ones
-            # whenever the list doubles, so it never grows without bound.
-            refs = [r for r in refs if r() is not None]
-        refs.append(ref)
-        self._refs = refs
-
-    def add_cache(self, wrapper: object) -> None:
-        caches = self._caches or []
-        if not any(r() is wrapper for r in caches):
-            caches.append(weakref.ref(wrapper))
-        self._caches = caches
-
-    def caches(self) -> list[object]:
-        return [c for c in (r() for r in self._caches or ()) if c is not None]
-
-    def alive(self) -> bool:
-        return any(r() is not None for r in self._ref_list())
-
-    def __repr__(self) -> str:
-        state = "ok" if self.error is None else f"error: {self.error}"
-        return f"<hotfunc entry {self.name} v{self.version} {self.file}:{self.lineno} {state}>"
-
-    def describe(self) -> str:
-        """The entry and its kept versions, as text for the REPL."""
-        status = "ok" if self.error is None else f"error: {self.error}"
-        lines = [
-            f"{self.name}  v{self.version}  {self.file}:{self.lineno}  {status}",
-            f"  {len(self.functions)} live function object(s)",
-        ]
-        for version in reversed(self.history):
-            lines.append(f"  {version!r}")
-        return "\n".join(lines)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        """IPython shows the entry with its kept versions."""
-        printer.text(self.describe())
-
-
-class Version:
-    """One version of a hot function: its source text and what ran."""
-
-    __slots__ = (
-        "annotations",
-        "at",
-        "code",
-        "defaults",
-        "doc",
-        "kwdefaults",
-        "restored",
-        "source",
-        "type_params",
-        "version",
-    )
-
-    def __init__(self, version: int, at: float | None, source: str, func: FunctionType) -> None:
-        self.version = version
-        #: ``time.time()`` when it went live; None for the version imported.
-        self.at = at
-        #: The ``def`` statement's text, decorators included ("" if unknown).
-        self.source = source
-        #: The version this one restored, for a rollback.
-        self.restored: int | None = None
-        self.code: CodeType = func.__code__
-        self.defaults = func.__defaults__
-        self.kwdefaults = func.__kwdefaults__
-        self.doc = func.__doc__
-        self.annotations = dict(func.__annotations__)
-        self.type_params: tuple[Any, ...] = getattr(func, "__type_params__", ())
-
-    def __repr__(self) -> str:
-        when = "imported" if self.at is None else time.strftime("%H:%M:%S", time.localtime(self.at))
-        note = f", rollback to v{self.restored}" if self.restored is not None else ""
-        return f"<version {self.version} ({when}{note})>"
-
-
-class _Compressed:
-    """Imported bytes, compressed until the file's first edit needs them."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-
-#: ``SourceFile.digest`` until the digest of the bytes read at import is taken.
-AS_IMPORTED = (-1, 0)
-
-
-class SourceFile:
-    """A file that holds hot functions, with the text they were last built from."""
-
-    __slots__ = (
-        "baseline",
-        "deferred",
-        "digest",
-        "entries",
-        "failures",
-        "filename",
-        "imported",
-        "lock",
-        "moving",
-        "namespace",
-        "path",
-        "pinned",
-        "ran",
-        "register",
-        "seen",
-        "stale",
-    )
-
-    def __init__(self, filename: str, path: str | None, data: bytes | None) -> None:
-        #: The name code objects carry (``co_filename``), used to recompile so
-        #: tracebacks keep naming the file the way the import did.
-        self.filename = filename
-        #: One reload of this file at a time: held across reading it and
-        #: running the application's code (defaults, changed statements).
-        #: Other files, imports, stop() and the registry never wait on it.
-        self.lock = _thread.RLock()
-        #: Absolute real path, or None when there is no file to read.
-        self.path = path
-        self.entries: list[Entry] = []
-        #: Hot functions of this file that have no entry yet, as ``@hot`` saw
-        #: them.  An entry is built when something asks for it: a look-up, a
-        #: listing, or an edit of the lines its ``def`` stands on.  Until then
-        #: an edit elsewhere costs such a function at most a line shift.
-        #: Held strongly, as the module's namespace holds them: a weak
-        #: reference would cost an object per function at every boot.
-        self.deferred: list[FunctionType] = []
-        #: Held while the deferred functions are given new line numbers, so
-        #: that no entry is built from a code object being replaced.  Never
-        #: held across the application's code.
-        self.moving = _thread.RLock()
-        #: ``hot(module)``: registers the module's functions on first need.
-        self.register: Callable[[dict[str, Any]], None] | None = None
-        #: Length and hash of the bytes last read, good or bad: a save that
-        #: changes nothing is skipped; None makes the next read count as a
-        #: change.  Those of the bytes read at import are taken when they are
-        #: compressed, or by the first reload.
-        self.digest: tuple[int, int] | None = AS_IMPORTED
-        #: The bytes as imported, until they are compiled as the baseline of
-        #: the first edit; compressed soon after import.
-        self.imported: bytes | _Compressed | None = data
-        #: The last text that compiled, compiled: what the live code was built
-        #: from, and what the next edit is compared with.
-        self.baseline: CompiledSource | None = None
-        #: The module's globals, where changed top-level statements run.
-        self.namespace: dict[str, Any] | None = None
-        #: ``file:line`` messages of statements whose run failed; they are
-        #: retried at every save until they run.
-        self.failures: list[str] = []
-        #: Kept while no function of it is alive: a module made hot whole.
-        self.pinned = False
-        #: The statements the last save that ran any ran: (text before, text after).
-        self.ran: list[tuple[str, str]] = []
-        #: ``time.time()`` when the file was read at registration.
-        self.seen = time.time()
-        #: What a save left unlike a fresh import and said so: a message by
-        #: the text of the statement it concerns, kept while that text stays.
-        self.stale: dict[str, str] = {}
-
-    def compress(self) -> None:
-        data = self.imported
-        if isinstance(data, bytes):
-            import zlib  # only once something is registered
-
-            if self.digest is AS_IMPORTED:
-                self.digest = (len(data), hash(data))
-            compressed = _Compressed(zlib.compress(data, 1))
-            # One assignment: a reader sees the bytes or the compressed form;
-            # and none once the first edit no longer needs them.
-            if self.imported is data:
-                self.imported = compressed
-
-    def imported_bytes(self) -> bytes | None:
-        data = self.imported
-        if not isinstance(data, _Compressed):
-            return data
-        import zlib
-
-        return zlib.decompress(data.data)
 
 
 #: Entries built, or codes recorded, per hold of the lock.
@@ -952,7 +552,7 @@ class Registry:
             return [m for s in self._files_by_filename.values() for m in s.stale.values()]
 
     def __repr__(self) -> str:
-        return format_table(self.entries(), self.failures(), self.stale())
+        return format_table(self.entries(), watcher_state(), self.failures(), self.stale())
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """IPython shows the same table as the repr."""
@@ -963,10 +563,10 @@ class Registry:
         from rich.table import Table  # only called by rich, so it is installed
 
         entries = self.entries()
-        table = Table(title=_title(entries))
-        for column in _COLUMNS:
+        table = Table(title=title(entries, watcher_state()))
+        for column in COLUMNS:
             table.add_column(column)
-        for row in _rows(entries):
+        for row in rows(entries):
             style = None if row[-1] == "ok" else "red"
             table.add_row(*row, style=style)
         notes = [f"pending: {f}" for f in self.failures()]
@@ -976,70 +576,13 @@ class Registry:
         return table
 
 
-def _ago(moment: float | None, now: float) -> str:
-    if moment is None:
-        return "-"
-    seconds = max(0.0, now - moment)
-    if seconds < 60:
-        return f"{seconds:.0f} s ago"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
-
-
-def short_path(path: str) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if rel.startswith("..") else rel
-
-
-_COLUMNS = ("name", "file:line", "version", "reloaded", "status")
-
-
-def _title(entries: list[Entry]) -> str:
+def watcher_state() -> str:
+    """How the watcher is, for the registry's table."""
     if watcher is not None and watcher.alive():
-        running = "running"
-    elif started:
-        running = "stopped"
-    else:
-        running = "never started (call hotfunc.start())"
-    files = {e.file for e in entries}
-    return (
-        f"hotfunc registry: {len(entries)} function{'s' if len(entries) != 1 else ''} "
-        f"in {len(files)} file{'s' if len(files) != 1 else ''}, watcher {running}"
-    )
-
-
-def _rows(entries: list[Entry]) -> list[tuple[str, str, str, str, str]]:
-    now = time.time()
-    return [
-        (
-            e.name,
-            f"{short_path(e.file)}:{e.lineno}",
-            f"v{e.version}",
-            _ago(e.reloaded_at, now),
-            "ok" if e.error is None else f"error: {e.error}",
-        )
-        for e in entries
-    ]
-
-
-def format_table(
-    entries: list[Entry], failures: list[str] | None = None, stale: list[str] | None = None
-) -> str:
-    """Render entries as the table ``repr(registry)`` shows, then pending and stale ones."""
-    lines = [_title(entries)]
-    if entries:
-        rows = [_COLUMNS, *_rows(entries)]
-        widths = [max(len(r[i]) for r in rows) for i in range(4)]
-        for r in rows:
-            cells = [r[i].ljust(widths[i]) for i in range(4)]
-            lines.append("  ".join([*cells, r[4]]).rstrip())
-    lines.extend(f"pending: {failure}" for failure in failures or ())
-    lines.extend(f"stale: {message}" for message in stale or ())
-    return "\n".join(lines)
+        return "running"
+    if started:
+        return "stopped"
+    return "never started (call hotfunc.start())"
 
 
 registry = Registry()

@@ -24,17 +24,10 @@ from types import CodeType, FunctionType
 
 from . import _apply, _dependents, _files, _history, _oldcode, _plan, _recompile, _swap
 from ._apply import Applier, Result, line_in
-from ._registry import (
-    AS_IMPORTED,
-    Entry,
-    ReloadEvent,
-    SourceFile,
-    callbacks,
-    raising,
-    registry,
-    settings,
-)
+from ._entry import Entry, ReloadEvent
+from ._registry import callbacks, raising, registry, settings
 from ._report import Swap, report
+from ._sourcefile import AS_IMPORTED, SourceFile
 from ._wrappers import innermost, signature_reader
 
 TYPE_CHECKING = False
@@ -213,7 +206,8 @@ def _apply_save(
     steps.sort(key=lambda step: step[:2])
 
     namespace = source.namespace
-    exported = _dependents.exports(namespace) if actions and namespace is not None else None
+    rebinding = any(a.kind != _plan.UPDATE for a in actions)
+    exported = _dependents.exports(namespace) if rebinding and namespace is not None else None
     swaps: list[Swap] = []
     changed_codes: list[tuple[Entry, CodeType]] = []
     caches = _Caches()
@@ -327,15 +321,17 @@ def _settle_deferred(source: SourceFile, before: int, after: int, delta: int) ->
     registry.register_module(source)
     with source.moving, _collector_paused(delta != 0 and len(source.deferred) > _MANY):
         reached: list[FunctionType] = []
-        # Once each: a function registered under two names (``alias = f``,
-        # ``visit_A = visit_B = _skip`` in a class) stands twice in the list,
-        # and must not move twice.
-        for func in {id(f): f for f in source.deferred}.values():
+        # A function registered under two names (``alias = f``, ``visit_A =
+        # visit_B = _skip`` in a class) stands twice in the list, and must
+        # not move twice.
+        moved: set[int] = set()
+        for func in list(source.deferred):
             code = func.__code__
             line = code.co_firstlineno
             if line > after:
-                if not delta:
+                if not delta or id(func) in moved:
                     continue
+                moved.add(id(func))
                 # As shift_code(), inline: a large file has a hundred thousand.
                 if CodeType in map(type, code.co_consts):
                     func.__code__ = _recompile.shift_code(code, delta)
@@ -663,14 +659,6 @@ def _owner_class(func: FunctionType, class_cell: object) -> type | None:
     for part in parts[1:]:
         owner = getattr(owner, part, None)
     return owner if isinstance(owner, type) else None
-
-
-def catch_up(entry: Entry, func: FunctionType) -> None:
-    """Give a function made from old code (a factory's fresh closure) the current code."""
-    if func.__code__ == entry.code or _swap.closure_error(func, entry.code) is not None:
-        return
-    sibling = next((f for f in entry.functions if f.__code__ is entry.code), None)
-    _swap.apply(func, entry.code, sibling, False)
 
 
 def notify(events: list[ReloadEvent]) -> None:

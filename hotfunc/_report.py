@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 
 from ._apply import Result
-from ._registry import Entry, ReloadEvent, SourceFile, short_path
+from ._entry import Entry, ReloadEvent
+from ._sourcefile import SourceFile
+from ._table import short_path
 
 logger = logging.getLogger("hotfunc")
 

@@ -14,6 +14,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._entry import Entry
+
 
 def _names(names: tuple[str, ...]) -> str:
     return ", ".join(repr(n) for n in names) if names else "none"
@@ -46,6 +48,14 @@ def closure_error(func: FunctionType, code: CodeType) -> str | None:
         f"cannot swap {name!r}: its closure variables changed "
         f"({_names(old)} -> {_names(new)}); {recover}"
     )
+
+
+def catch_up(entry: Entry, func: FunctionType) -> None:
+    """Give a function made from old code (a factory's fresh closure) the current code."""
+    if func.__code__ == entry.code or closure_error(func, entry.code) is not None:
+        return
+    sibling = next((f for f in entry.functions if f.__code__ is entry.code), None)
+    apply(func, entry.code, sibling, False)
 
 
 def apply(

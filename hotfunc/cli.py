@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from . import __version__, _api, _importhook
 from ._recompile import expression
-from ._registry import logger
+from ._settings import logger
 
 DESCRIPTION = """\
 Run a Python script or module with the hotfunc watcher started. Every module

@@ -6,7 +6,7 @@ import gc
 import weakref
 
 import hotfunc
-from hotfunc import _registry
+from hotfunc import _registry, _sourcefile
 
 FACTORY = """
 from hotfunc import hot
@@ -65,7 +65,7 @@ def test_the_imported_text_is_compressed_once_the_imports_are_over(project, wait
     values = {f"v{i}": i for i in range(200)}
     mod = project.load(source.format(**values))
     (hot_file,) = hotfunc.registry.sources_at(mod.__file__)
-    wait(lambda: isinstance(hot_file.imported, _registry._Compressed))
+    wait(lambda: isinstance(hot_file.imported, _sourcefile._Compressed))
     assert len(hot_file.imported.data) < len(source) / 2
     values["v100"] = -1
     project.edit(mod, source.format(**values))
