@@ -88,7 +88,7 @@ def test_replaying_this_repositorys_history_matches_a_fresh_import(tmp_path):
     for name in sorted(files, key=lambda n: n != "__init__.py"):
         hotfunc.hot(importlib.import_module(_module(name)))
 
-    faithful, reported, silent = 0, 0, []
+    faithful, reported, unimportable, silent = 0, 0, 0, []
     for commit in commits[1:]:
         new = _files_at(commit)
         changed = {n: t for n, t in new.items() if files.get(n) != t}
@@ -107,7 +107,11 @@ def test_replaying_this_repositorys_history_matches_a_fresh_import(tmp_path):
 
         wait_for(landed, timeout=30)
         modules = [_module(n) for n in files if _module(n) in sys.modules]
-        fresh = fresh_snapshot(modules, [str(tmp_path)])
+        try:
+            fresh = fresh_snapshot(modules, [str(tmp_path)])
+        except AssertionError:
+            unimportable += 1  # a commit that does not import: nothing to compare with
+            continue
         # Statements that failed for want of a file saved later in the same
         # commit run again once the batch is over: give the watcher that time.
         with contextlib.suppress(AssertionError):
@@ -121,6 +125,6 @@ def test_replaying_this_repositorys_history_matches_a_fresh_import(tmp_path):
             faithful += 1
     print(
         f"\n{len(commits) - 1} commits replayed: {faithful} faithful, {reported} reported, "
-        f"{len(silent)} silent"
+        f"{len(silent)} silent, {unimportable} not importable"
     )
     assert silent == []
