@@ -135,7 +135,8 @@ def reload(target: object = None) -> list[ReloadEvent]:
         KeyError: ``target`` is a function hotfunc does not know.
     """
     from . import _logging
-    from ._reload import notify, reload_source, retry_pending
+    from ._notify import notify
+    from ._reload import reload_source, retry_pending
 
     _logging.install()  # what a save says reaches the user without start() too
     _registry.started = True

@@ -17,7 +17,7 @@ import time
 from abc import ABCMeta
 from types import FunctionType, ModuleType, TracebackType
 
-from . import _history, _plan, _recompile
+from . import _codes, _history, _plan, _recompile
 from ._decorator import _register, register_defined
 from ._decorator import _register_module as hot_module
 from ._registry import registry
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
 #: A name that was not bound.
 MISSING: Any = object()
-_MISSING = MISSING
 
 
 class Rebind:
@@ -242,7 +241,7 @@ class Applier:
         self.ran_lines.add(action.block.start)
         _hot_new_modules(loaded)
         for name, value in list(self.namespace.items()):
-            old = before.get(name, _MISSING)
+            old = before.get(name, MISSING)
             if old is value:
                 continue
             known = self.rebinds.get(name)
@@ -291,11 +290,9 @@ class Applier:
         """Run the changed members in a body of the class's own name; set them on ``cls``."""
         runnable = [m for m in members if m.kind in (_plan.RUN, _plan.DEFINE)]
         if runnable:
-            shell = _recompile.in_bare_classes(
-                [m.node for m in runnable], qualname.split("."), node
-            )
+            shell = _codes.in_bare_classes([m.node for m in runnable], qualname.split("."), node)
             code = _recompile.compile_statements([shell], self.filename, self.flags, self.imported)
-            body = _recompile.class_body(code, qualname)
+            body = _codes.class_body(code, qualname)
             if body is None or body.co_freevars:
                 msg = f"cannot compile the body of class {qualname!r} apart from its module"
                 raise RuntimeError(msg)
@@ -312,7 +309,7 @@ class Applier:
             for name, value in namespace.items():
                 if name == "__doc__" and docstring:
                     cls.__doc__ = value
-                elif name not in _BOOKKEEPING and before.get(name, _MISSING) is not value:
+                elif name not in _BOOKKEEPING and before.get(name, MISSING) is not value:
                     setattr(cls, name, value)
                     if name in rerun:
                         self._rebind(f"{qualname}.{name}", value)
@@ -351,7 +348,7 @@ class Applier:
                 registry.forget(entry)
                 continue
             func = funcs.pop(0)
-            changed = not _recompile.same_behaviour(entry.code, func.__code__)
+            changed = not _codes.same_behaviour(entry.code, func.__code__)
             old = entry.functions
             if changed and entry._history is None and old:
                 _history.record(entry, "", old[0])  # the version it had, for diff and rollback
@@ -478,7 +475,7 @@ def _holds_state(value: object) -> bool:
     modules are replaced without a word; an application object (an app, a
     connection, a client) is worth a line.
     """
-    if value is _MISSING or value is None:
+    if value is MISSING or value is None:
         return False
     kind = type(value)
     return kind.__module__ not in ("builtins", "collections", "types", "typing") and not (

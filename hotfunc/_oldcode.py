@@ -23,7 +23,7 @@ import re
 import sys
 from types import CodeType, FunctionType
 
-from . import _recompile
+from . import _codes, _text
 from ._entry import Entry
 from ._registry import registry
 from ._sourcefile import SourceFile
@@ -60,7 +60,7 @@ def closures(swapped: list[tuple[Entry, CodeType]]) -> list[str]:
             if len(news) != len(olds):
                 continue
             pairs = [(o, n) for o, n in zip(olds, news, strict=True) if o != n]
-            if any(not _recompile.same_behaviour(o, n) for o, n in pairs):
+            if any(not _codes.same_behaviour(o, n) for o, n in pairs):
                 changed[(entry.source.filename, qualname)] = pairs
                 for func in entry.functions[:1]:
                     spaces[id(func.__globals__)] = func.__globals__
@@ -85,7 +85,7 @@ def _counterpart(code: CodeType, pairs: list[tuple[CodeType, CodeType]]) -> Code
     if len(pairs) == 1:
         return pairs[0][1]
     for old, new in pairs:
-        if _recompile.same_behaviour(old, code):
+        if _codes.same_behaviour(old, code):
             return new
     return None
 
@@ -161,6 +161,6 @@ def _text_of(source: SourceFile) -> str:
     if imported is None:
         return ""
     try:
-        return _recompile.decode(imported)
+        return _text.decode(imported)
     except (SyntaxError, UnicodeDecodeError):
         return ""

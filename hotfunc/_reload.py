@@ -9,26 +9,36 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import functools
 import gc
 import linecache
 import logging
 import os
-import queue
 import stat
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from types import CodeType, FunctionType
 
-from . import _apply, _dependents, _files, _history, _oldcode, _plan, _recompile, _swap
-from ._apply import Applier, Result, line_in
+from . import (
+    _apply,
+    _codes,
+    _copies,
+    _dependents,
+    _files,
+    _incremental,
+    _oldcode,
+    _plan,
+    _recompile,
+    _swap,
+    _text,
+)
+from ._apply import Applier, Result
 from ._entry import Entry, ReloadEvent
-from ._registry import callbacks, raising, registry, settings
+from ._notify import publish
+from ._registry import raising, registry, settings
 from ._report import Swap, report
 from ._sourcefile import AS_IMPORTED, SourceFile
-from ._wrappers import innermost, signature_reader
+from ._update import Caches, locate, move, shift_functions, update_entry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -103,7 +113,7 @@ def _reload(
                 what = "not a regular file (a FIFO, a device?), so it is not read"
         return _fail_file(source, started, f"{path}:1: {what}; keeping the last good code")
     try:
-        text = _recompile.decode(data)
+        text = _text.decode(data)
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         return _fail_file(
@@ -131,7 +141,7 @@ def _reload(
         if baseline is None:
             compiled = _recompile.compile_source(text, source.filename)
         else:
-            compiled = _recompile.update_source(baseline, text, source.filename)
+            compiled = _incremental.update_source(baseline, text, source.filename)
     except SyntaxError as exc:
         return _fail_file(
             source,
@@ -192,25 +202,25 @@ def _apply_save(
         block = kept.get(id(entry._definitions))
         if block is not None and block.definitions is entry._definitions:
             if block.shift != entry._shift:
-                _move(entry, block.shift)
+                move(entry, block.shift)
             continue
         assert unparsed is not None
         if unparsed.holds(entry):
             # Its def was never parsed, and the edit did not come near it.
             if delta and line > after:
-                moves.append((entry, _shift_functions(entry, delta)))
+                moves.append((entry, shift_functions(entry, delta)))
             continue
-        found = _locate(entry, compiled, baseline)
+        found = locate(entry, compiled, baseline)
         steps.append((found.block.start if found else 0, 1, None, entry, found))
     registry.remember_codes(moves)
     steps.sort(key=lambda step: step[:2])
 
     namespace = source.namespace
     rebinding = any(a.kind != _plan.UPDATE for a in actions)
-    exported = _dependents.exports(namespace) if rebinding and namespace is not None else None
+    exported = _copies.exports(namespace) if rebinding and namespace is not None else None
     swaps: list[Swap] = []
     changed_codes: list[tuple[Entry, CodeType]] = []
-    caches = _Caches()
+    caches = Caches()
     for _, _, action, stepped, found in steps:
         if action is not None:
             ok = applier.run(action)
@@ -218,7 +228,7 @@ def _apply_save(
         elif stepped is not None and id(stepped) not in applier.rebound:
             same = found is not None and planned.unchanged(found.block, stepped.qualname)
             old_code = stepped.code
-            error, swapped = _update(stepped, found, compiled, baseline, caches, same)
+            error, swapped = update_entry(stepped, found, compiled, baseline, caches, same)
             swaps.append(Swap(stepped, error, swapped, stepped.error))
             if swapped:
                 changed_codes.append((stepped, old_code))
@@ -268,10 +278,10 @@ def _follow(
     follower = _dependents.Follower(applier, compiled)
     compiled = follower.follow(dict(applier.rebinds), applier.ran_lines)
     rebinds = applier.rebinds
-    now = _dependents.exports(namespace) or set()
+    now = _copies.exports(namespace) or set()
     new_exports = (now - (exported or set())) | (now & set(rebinds))
     hot = [s.namespace for s in registry.sources() if s.namespace is not None]
-    copies = _dependents.rebind_copies(applier.module, namespace, rebinds, new_exports, hot)
+    copies = _copies.rebind_copies(applier.module, namespace, rebinds, new_exports, hot)
     applier.results.extend(Result("rebound", copy, 0) for copy in copies)
     subclasses = _dependents.subclasses_left(applier.module, rebinds, {applier.module})
     return compiled, [*follower.reported, *subclasses]
@@ -304,7 +314,7 @@ def _baseline(source: SourceFile) -> _recompile.CompiledSource | None:
     imported = source.imported_bytes()
     if source.baseline is None and imported is not None:
         try:
-            source.baseline = _recompile.unparsed(_recompile.decode(imported))
+            source.baseline = _incremental.unparsed(_text.decode(imported))
         except (SyntaxError, UnicodeDecodeError):  # it imported, so it decodes
             source.baseline = None
         source.imported = None
@@ -334,7 +344,7 @@ def _settle_deferred(source: SourceFile, before: int, after: int, delta: int) ->
                 moved.add(id(func))
                 # As shift_code(), inline: a large file has a hundred thousand.
                 if CodeType in map(type, code.co_consts):
-                    func.__code__ = _recompile.shift_code(code, delta)
+                    func.__code__ = _codes.shift_code(code, delta)
                 else:
                     func.__code__ = code.replace(co_firstlineno=line + delta)
             elif line >= before:
@@ -397,25 +407,6 @@ class _Unparsed:
         return index >= 0 and line <= self._ends[index]
 
 
-def _shift_functions(entry: Entry, lines: int) -> CodeType:
-    """Move the functions of an entry whose def was never parsed ``lines`` down.
-
-    Returns the new code, for the registry to record.
-    """
-    code = _recompile.shift_code(entry._code, lines)
-    _give_moved(entry, code)
-    return code
-
-
-def _give_moved(entry: Entry, code: CodeType) -> None:
-    """Give the entry's live functions ``code``, their code at new lines."""
-    refs = entry._refs
-    for ref in refs if isinstance(refs, list) else (refs,):
-        func = ref()
-        if func is not None and func.__code__.co_freevars == code.co_freevars:
-            func.__code__ = code
-
-
 def _fail_file(source: SourceFile, started: float, error: str) -> list[ReloadEvent]:
     """Every function of the file keeps its code and gets ``error``."""
     duration = time.perf_counter() - started
@@ -430,249 +421,6 @@ def _fail_file(source: SourceFile, started: float, error: str) -> list[ReloadEve
         return [ReloadEvent(None, False, error, duration, 0, action="failed", file=source.filename)]
     _apply_error_policy(entries)
     return [ReloadEvent(e, False, error, duration, e.version) for e in entries]
-
-
-def _locate(
-    entry: Entry,
-    compiled: _recompile.CompiledSource,
-    baseline: _recompile.CompiledSource | None,
-) -> _recompile.Located | None:
-    """The entry's definition in ``compiled``, or None when the file lost it."""
-    if entry._occurrence is None:
-        _resolve(entry, baseline)
-    assert entry._occurrence is not None
-    return _recompile.find(compiled, entry.qualname, entry._occurrence)
-
-
-def _update(
-    entry: Entry,
-    found: _recompile.Located | None,
-    compiled: _recompile.CompiledSource,
-    baseline: _recompile.CompiledSource | None,
-    caches: _Caches,
-    same: bool = False,
-) -> tuple[str | None, bool]:
-    """Swap one entry to its code in ``compiled``; return (error, swapped).
-
-    ``same`` says the ``def`` statement did not change: whatever differs in
-    the code is positions, or how an imported name is called.
-    """
-    funcs = entry.functions
-    path = entry.file
-    if found is None:
-        return (
-            f"{path}:{entry.lineno}: {entry.qualname!r} is no longer defined in the file "
-            "(removed or renamed?); keeping its last good code",
-            False,
-        )
-    definition = found.definition
-    if entry._definition is None:
-        # The text it was built from is unknown (never readable): take the
-        # file as it is now for its defaults and annotations.
-        entry._definition = definition
-    signature_changed = not same and definition.signature_key != entry._definition.signature_key
-    code = found.code()
-    if (
-        "__class__" in code.co_freevars
-        and funcs
-        and "__class__" not in funcs[0].__code__.co_freevars
-    ):
-        code = _explicit_super(entry, compiled, found, funcs[0]) or code
-    code_changed = code != entry.code
-    # Moved, reformatted or re-commented: new positions, same behaviour.
-    moved = code_changed and (same or _recompile.same_behaviour(entry.code, code))
-    if not code_changed and not signature_changed:
-        _settle(entry, found)
-        return None, False
-    # Closures made before their free variables changed cannot take the new
-    # code; the rest can, among them the ones a reloaded factory now makes.
-    errors = [_swap.closure_error(func, code) for func in funcs]
-    stale = next((e for e in errors if e is not None), None)
-    funcs = [f for f, e in zip(funcs, errors, strict=True) if e is None]
-    problem = None if stale is None else f"{path}:{found.lineno}: {stale}"
-    if not funcs:
-        return problem, False
-    made: FunctionType | None = None
-    if signature_changed:
-        try:
-            made = _recompile.evaluate_definition(
-                _recompile.node_of(compiled, found),
-                entry.source.filename,
-                compiled.flags,
-                funcs[0].__globals__,
-                _namespace(funcs[0]),
-            )
-        except Exception as exc:
-            line = line_in(exc.__traceback__, entry.source.filename, found.lineno)
-            return (
-                f"{path}:{line}: evaluating the defaults or annotations of {entry.qualname!r} "
-                f"raised {type(exc).__name__}: {exc}; keeping its last good code",
-                False,
-            )
-    entry_definition = entry._definition
-    replace_defaults = definition.defaults_key != entry_definition.defaults_key
-    changes_behaviour = not moved or signature_changed
-    if changes_behaviour and entry._history is None:
-        _history.record(entry, _old_source(entry, baseline), funcs[0])
-    for func in funcs:
-        _swap.apply(func, code, made, replace_defaults)
-    registry.remember_code(entry, code)
-    _settle(entry, found)
-    if not changes_behaviour:
-        return problem, False
-    entry.version += 1
-    entry.reloaded_at = time.time()
-    _history.record(entry, found.source(compiled), funcs[0])
-    if signature_changed and _parameters(definition) != _parameters(entry_definition):
-        holder = signature_reader(funcs[0])
-        if holder is not None:
-            logger.info(
-                "%s:%d: the signature of %s changed; %s read it at startup and keeps the "
-                "old one until the framework builds it again, or until a restart",
-                path,
-                found.lineno,
-                entry.qualname,
-                holder,
-            )
-    _swap.clear_caches([*entry.caches(), *caches.around(funcs[0])])
-    return problem, True
-
-
-def _parameters(definition: _recompile.Definition) -> str:
-    """The signature key without the docstring, its last part."""
-    return definition.signature_key.rpartition("\0")[0]
-
-
-def _old_source(entry: Entry, baseline: _recompile.CompiledSource | None) -> str:
-    """The text the entry's live code was compiled from, when it is known."""
-    old = entry._definition
-    if baseline is None or old is None or entry._origin is None:
-        return ""
-    first = old.firstlineno + entry._shift
-    return "".join(baseline.lines[first - 1 : old.end + entry._shift])
-
-
-def _settle(entry: Entry, found: _recompile.Located) -> None:
-    """Record which compiled definition the entry's live code now comes from."""
-    entry._origin = found.origin
-    entry._definition = found.definition
-    entry._definitions = found.block.definitions
-    entry._shift = found.shift
-
-
-def _move(entry: Entry, shift: int) -> None:
-    """Give functions whose code only moved their new line numbers."""
-    assert entry._origin is not None
-    code = _recompile.shift_code(entry._origin, shift)
-    _give_moved(entry, code)
-    registry.remember_code(entry, code)
-    entry._shift = shift
-
-
-class _Caches:
-    """``lru_cache`` wrappers applied over hot functions after ``@hot`` saw them.
-
-    Such a wrapper can only be reached from where the decorated name was
-    stored: the module's globals, or the class dict for a method.  Each of
-    those is scanned once per save, whatever the number of swaps; the heap
-    is never scanned.
-    """
-
-    def __init__(self) -> None:
-        self._by_function: dict[int, list[object]] = {}
-        self._scanned: set[int] = set()
-
-    def around(self, func: FunctionType) -> list[object]:
-        self._scan(func.__globals__)
-        owner = _owner_class(func, None)
-        if owner is not None:
-            self._scan(vars(owner))
-        return self._by_function.get(id(func), [])
-
-    def _scan(self, place: Mapping[str, Any]) -> None:
-        if id(place) in self._scanned:
-            return
-        self._scanned.add(id(place))
-        # type() never runs the objects' own code, unlike isinstance(), which
-        # asks a proxy for its __class__; and it is cheap over large modules.
-        for value in list(place.values()):
-            if type(value) in (staticmethod, classmethod):
-                value = value.__func__
-            if type(value) is _LRU_WRAPPER:
-                inner, caches = innermost(value)
-                if inner is not None:
-                    self._by_function.setdefault(id(inner), []).extend(caches)
-
-
-_LRU_WRAPPER = type(functools.lru_cache(maxsize=1)(lambda: None))
-
-
-def _explicit_super(
-    entry: Entry,
-    compiled: _recompile.CompiledSource,
-    found: _recompile.Located,
-    func: FunctionType,
-) -> CodeType | None:
-    """Code for a method that newly uses ``super()``, when its class is reachable."""
-    if _owner_class(func, None) is None:
-        return None
-    node = _recompile.node_of(compiled, found)
-    return _recompile.compile_explicit_super(
-        node, entry.qualname, entry.source.filename, compiled.flags
-    )
-
-
-def _resolve(entry: Entry, baseline: _recompile.CompiledSource | None) -> None:
-    """Find which ``def`` in the old text the live code came from."""
-    entry._occurrence = ("", 0)
-    if baseline is None:
-        return
-    occurrence = _recompile.occurrence_of(baseline, entry.qualname, entry.code.co_firstlineno)
-    entry._occurrence = occurrence
-    found = _recompile.find(baseline, entry.qualname, occurrence)
-    if found is None:
-        return
-    entry._definition = found.definition
-    if found.code() == entry.code:
-        _settle(entry, found)
-
-
-def _namespace(func: FunctionType) -> dict[str, Any]:
-    """Names a ``def`` statement sees besides globals: closure cells, class scope."""
-    names: dict[str, Any] = {}
-    for name, cell in zip(func.__code__.co_freevars, func.__closure__ or (), strict=False):
-        with contextlib.suppress(ValueError):  # an empty cell: not bound yet
-            names[name] = cell.cell_contents
-    owner = _owner_class(func, names.get("__class__"))
-    if owner is not None:
-        names.update(vars(owner))
-    return names
-
-
-def _owner_class(func: FunctionType, class_cell: object) -> type | None:
-    if isinstance(class_cell, type):
-        return class_cell
-    parts = func.__qualname__.split(".")[:-1]
-    if not parts or "<locals>" in parts:
-        return None
-    owner: object = func.__globals__.get(parts[0])
-    for part in parts[1:]:
-        owner = getattr(owner, part, None)
-    return owner if isinstance(owner, type) else None
-
-
-def notify(events: list[ReloadEvent]) -> None:
-    """Call every ``on_reload`` callback with each event; never raise."""
-    handlers = list(callbacks)
-    policy = settings.on_error
-    if callable(policy):
-        handlers.append(lambda event: None if event.ok else policy(event))
-    for callback in handlers:
-        for event in events:
-            try:
-                callback(event)
-            except Exception:
-                logger.exception("on_reload callback %r raised", callback)
 
 
 def reload_path(path: str, settled: Callable[[bool], bool] | None = None) -> list[ReloadEvent]:
@@ -704,37 +452,3 @@ def retry_pending() -> list[ReloadEvent]:
         if sum(len(s.failures) for s in failing) >= before:
             break
     return events
-
-
-def publish(events: list[ReloadEvent]) -> None:
-    """Hand events to the ``on_reload`` callbacks, on a thread of their own."""
-    if events and (callbacks or callable(settings.on_error)):
-        _notifier().put(events)
-
-
-_queue: queue.SimpleQueue[list[ReloadEvent]] | None = None
-
-
-def _notifier() -> queue.SimpleQueue[list[ReloadEvent]]:
-    """The queue a daemon thread empties into the ``on_reload`` callbacks."""
-    global _queue
-    if _queue is None:
-        _queue = queue.SimpleQueue()
-        threading.Thread(
-            target=_notify_forever, args=(_queue,), name="hotfunc-callbacks", daemon=True
-        ).start()
-    return _queue
-
-
-def _notify_forever(events: queue.SimpleQueue[list[ReloadEvent]]) -> None:
-    while True:
-        notify(events.get())
-
-
-def _forget_notifier() -> None:
-    """In a forked child the thread is gone; the next event starts another."""
-    global _queue
-    _queue = None
-
-
-os.register_at_fork(after_in_child=_forget_notifier)

@@ -16,8 +16,9 @@ import time
 from collections.abc import Iterable
 
 from . import _inotify
+from ._notify import publish
 from ._registry import registry
-from ._reload import publish, reload_path, retry_pending
+from ._reload import reload_path, retry_pending
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

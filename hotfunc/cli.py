@@ -12,7 +12,7 @@ import types
 from collections.abc import Sequence
 
 from . import __version__, _api, _importhook
-from ._recompile import expression
+from ._codes import expression
 from ._settings import logger
 
 DESCRIPTION = """\

@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 
 import hotfunc
-from hotfunc import _recompile, testing
+from hotfunc import _incremental, _recompile, testing
 
 _counter = itertools.count()
 
@@ -74,7 +74,7 @@ def wait() -> Callable[..., None]:
 def compiled(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """Record (filename, text) of every compile, full or incremental."""
     calls: list[tuple[str, str]] = []
-    full, incremental = _recompile.compile_source, _recompile.update_source
+    full, incremental = _recompile.compile_source, _incremental.update_source
 
     def compile_source(text: str, filename: str) -> _recompile.CompiledSource:
         calls.append((filename, text))
@@ -87,5 +87,6 @@ def compiled(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
         return incremental(old, text, filename)
 
     monkeypatch.setattr(_recompile, "compile_source", compile_source)
-    monkeypatch.setattr(_recompile, "update_source", update_source)
+    monkeypatch.setattr(_incremental, "compile_source", compile_source)
+    monkeypatch.setattr(_incremental, "update_source", update_source)
     return calls

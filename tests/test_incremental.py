@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from hotfunc import _recompile
+from hotfunc import _codes, _incremental, _recompile, _text
 
 PIECES = [
     "import os\n",
@@ -87,7 +87,7 @@ def test_incremental_equals_full(seed):
     for _ in range(25):
         pieces = _edit(rng, pieces)
         text = "".join(pieces)
-        incremental = _recompile.update_source(current, text, "gen.py")
+        incremental = _incremental.update_source(current, text, "gen.py")
         full = _recompile.compile_source(text, "gen.py")
         assert _summary(incremental) == _summary(full)
         assert [(b.start, b.end, b.imports) for b in incremental.blocks] == [
@@ -101,8 +101,8 @@ def test_region_that_swallows_the_rest_falls_back():
     text = "def a():\n    return 1\n\ndef b():\n    return 2\n"
     old = _recompile.compile_source(text, "x.py")
     with pytest.raises(SyntaxError):
-        _recompile.update_source(old, text.replace("return 1", "return (1"), "x.py")
-    fixed = _recompile.update_source(old, text.replace("return 1", "return (1)"), "x.py")
+        _incremental.update_source(old, text.replace("return 1", "return (1"), "x.py")
+    fixed = _incremental.update_source(old, text.replace("return 1", "return (1)"), "x.py")
     assert _summary(fixed) == _summary(_recompile.compile_source(fixed.text, "x.py"))
 
 
@@ -110,7 +110,7 @@ def test_future_import_change_recompiles_all():
     """Adding `from __future__ import annotations` recompiles every block with the new flag."""
     text = "def a(x: int) -> int:\n    return x\n"
     old = _recompile.compile_source(text, "x.py")
-    new = _recompile.update_source(old, "from __future__ import annotations\n" + text, "x.py")
+    new = _incremental.update_source(old, "from __future__ import annotations\n" + text, "x.py")
     assert new.flags
     assert _summary(new) == _summary(_recompile.compile_source(new.text, "x.py"))
 
@@ -122,8 +122,8 @@ def test_method_call_on_a_name_imported_elsewhere_compiles_as_in_the_file():
         "def b():\n    return request.get_json()\n"
     )
     old = _recompile.compile_source(text, "x.py")
-    new = _recompile.update_source(old, text.replace("return 1", "return 2"), "x.py")
-    moved = _recompile.update_source(old, text.replace("\n\ndef b", "\n\n\n\ndef b"), "x.py")
+    new = _incremental.update_source(old, text.replace("return 1", "return 2"), "x.py")
+    moved = _incremental.update_source(old, text.replace("\n\ndef b", "\n\n\n\ndef b"), "x.py")
     for compiled in (new, moved):
         assert _summary(compiled) == _summary(_recompile.compile_source(compiled.text, "x.py"))
 
@@ -141,12 +141,12 @@ def test_updates_from_an_unparsed_file_equal_a_full_compile(seed):
     rng = random.Random(seed)
     pieces_pool = [p for p in PIECES if "dec{m}" not in p]
     pieces = [rng.choice(pieces_pool).format(n=rng.randrange(100), m=0) for _ in range(30)]
-    current = _recompile.unparsed("".join(pieces))
+    current = _incremental.unparsed("".join(pieces))
     for _ in range(25):
         pieces = [p for p in _edit(rng, pieces) if "dec" not in p or "def uses" not in p]
         text = "".join(pieces)
         full = _recompile.compile_source(text, "gen.py")
-        current = _recompile.update_source(current, text, "gen.py")
+        current = _incremental.update_source(current, text, "gen.py")
         assert current.text == text
         by_lines = {(b.start, b.end): b for b in full.blocks}
         spans = [(b.start, b.end) for b in current.blocks]
@@ -166,7 +166,7 @@ def test_updates_from_an_unparsed_file_equal_a_full_compile(seed):
             theirs = {k: c for k, c in same.codes.items() if c.co_flags & inspect.CO_OPTIMIZED}
             assert set(mine) == set(theirs)
             for key, code in mine.items():
-                shifted = _recompile.shift_code(code, block.shift)
+                shifted = _codes.shift_code(code, block.shift)
                 assert shifted == theirs[key]
 
 
@@ -184,7 +184,7 @@ def test_changed_lines_found_on_the_texts_equal_a_line_by_line_comparison(monkey
     """The edit is found by comparing texts in chunks, never splitting a file whole:
     the lines shared at each end, and the new lines between, are the ones a
     line-by-line comparison gives, for texts with and without a last newline."""
-    monkeypatch.setattr(_recompile, "_CHUNK", 4)  # many chunks in a small text
+    monkeypatch.setattr(_text, "_CHUNK", 4)  # many chunks in a small text
     rnd = random.Random(7)
     for _ in range(5000):
         pieces = rnd.choice(["ab\n", "a\n", "\n", "abc\nd", "x"])
@@ -197,17 +197,15 @@ def test_changed_lines_found_on_the_texts_equal_a_line_by_line_comparison(monkey
             elif at < len(new):
                 new[at] = rnd.choice(pieces) if rnd.random() < 0.5 else ""
         new_text = "".join(new)
-        old_lines, new_lines = _recompile.split_lines(old), _recompile.split_lines(new_text)
-        found = _recompile._changed_lines(old, new_text, len(old_lines))
+        old_lines, new_lines = _text.split_lines(old), _text.split_lines(new_text)
+        found = _text.changed_lines(old, new_text, len(old_lines))
         if old == new_text:
             assert found is None
             continue
         assert found is not None
         same, tail, edited = found
         assert (same, tail) == _shared_lines(old_lines, new_lines), (old, new_text)
-        rebuilt = (
-            old_lines[:same] + _recompile.split_lines(edited) + old_lines[len(old_lines) - tail :]
-        )
+        rebuilt = old_lines[:same] + _text.split_lines(edited) + old_lines[len(old_lines) - tail :]
         assert rebuilt == new_lines, (old, new_text)
 
 

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from hotfunc import _plan, _recompile
+from hotfunc import _incremental, _plan, _recompile
 
 BASE = """
 import os
@@ -32,7 +32,7 @@ if __name__ == "__main__":
 
 def _plan_of(old_text: str, new_text: str, *, retry: bool = False) -> _plan.Plan:
     old = _recompile.compile_source(textwrap.dedent(old_text), "m.py")
-    new = _recompile.update_source(old, textwrap.dedent(new_text), "m.py")
+    new = _incremental.update_source(old, textwrap.dedent(new_text), "m.py")
     return _plan.plan(old, new, retry=retry)
 
 
@@ -122,16 +122,16 @@ def test_removed_definitions_plan_nothing():
 def test_failed_statement_is_planned_again_until_it_runs():
     """Rule 10: a block whose run failed keeps the live text and is planned at every save."""
     old = _recompile.compile_source(BASE, "m.py")
-    new = _recompile.update_source(old, BASE.replace("LIMIT = 3", "LIMIT = 1 / 0"), "m.py")
+    new = _incremental.update_source(old, BASE.replace("LIMIT = 3", "LIMIT = 1 / 0"), "m.py")
     (action,) = _plan.plan(old, new, retry=False).actions
     action.block.live = action.previous  # what the applier records when the run fails
     assert action.previous == "LIMIT = 3\n"
-    later = _recompile.update_source(new, new.text.replace("return 1", "return 5"), "m.py")
+    later = _incremental.update_source(new, new.text.replace("return 1", "return 5"), "m.py")
     assert _kinds(_plan.plan(new, later, retry=True)) == [
         ("run", "LIMIT = 1 / 0"),
         ("members", "Cart"),
     ]
-    undone = _recompile.update_source(new, BASE, "m.py")
+    undone = _incremental.update_source(new, BASE, "m.py")
     assert _plan.plan(new, undone, retry=True).actions == []
 
 
@@ -145,7 +145,7 @@ def test_statement_without_a_name_is_paired_by_place():
 def test_without_a_baseline_nothing_runs():
     """With no known text the module came from, nothing is compared or run."""
     old = _recompile.compile_source(BASE, "m.py")
-    new = _recompile.update_source(old, BASE.replace("LIMIT = 3", "LIMIT = 4"), "m.py")
+    new = _incremental.update_source(old, BASE.replace("LIMIT = 3", "LIMIT = 4"), "m.py")
     assert new.region is not None
     assert _kinds(_plan.plan(old, new, retry=False)) == [("run", "LIMIT = 4")]
     assert _plan.plan(None, new, retry=False).actions == []

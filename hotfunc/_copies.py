@@ -1,0 +1,215 @@
+"""Other modules' copies of a rebound name: ``from m import NAME`` and ``import *``.
+
+Rule 4 of ``_dependents``: a copy is rebound to the new object when the
+importing module's own text imports it from the module saved, or when the
+object is one that module made itself.  Another module's equal constant is
+left alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import itertools
+import os
+import re
+import sys
+from types import ModuleType
+
+from . import _files, _text
+from ._apply import MISSING, Rebind
+from ._wrappers import is_instance, probe
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+# -- other modules ----------------------------------------------------------------
+
+
+def exports(namespace: dict[str, Any]) -> set[str] | None:
+    """What ``from m import *`` takes: ``__all__``, or the public names; None if unknown."""
+    names = namespace.get("__all__", MISSING)
+    if names is MISSING:
+        return {n for n in namespace if not n.startswith("_")}
+    try:
+        return {n for n in names if isinstance(n, str)}
+    except Exception:
+        return None
+
+
+def _atom(value: object) -> bool:
+    """Values Python may share between unrelated modules (small ints, interned strings)."""
+    return type(value) in (int, float, complex, str, bytes, bool, type(None), tuple, frozenset)
+
+
+def rebind_copies(
+    module: str,
+    namespace: dict[str, Any],
+    rebinds: dict[str, Rebind],
+    new_exports: set[str],
+    hot_namespaces: list[dict[str, Any]],
+) -> list[str]:
+    """Rule 4: rebind other modules' copies; returns ``module.name`` of each rebound.
+
+    The modules of ``hot_namespaces`` (the application's) are searched for
+    copies under any name; the others, which are many, for copies under
+    the name itself, at one look-up each.
+    """
+    done: list[str] = []
+    olds = {id(r.old): name for name, r in rebinds.items() if r.old is not MISSING}
+    searched = {id(n) for n in hot_namespaces}
+    sample = _sample(namespace, rebinds, new_exports)
+    for other in list(sys.modules.values()):
+        globals_ = _globals_of(other)
+        if globals_ is None or globals_ is namespace:
+            continue
+        if id(globals_) in searched:
+            held = [
+                (key, olds[id(v)])
+                for key, v in list(globals_.items())
+                if id(v) in olds and rebinds[olds[id(v)]].old is v
+            ]
+        else:
+            held = [
+                (name, name)
+                for name, r in rebinds.items()
+                if r.old is not MISSING and globals_.get(name, MISSING) is r.old
+            ]
+        star = False
+        if new_exports and (
+            held
+            or id(globals_) in searched
+            or (sample and all(globals_.get(k) is v for k, v in sample))
+        ):
+            star = _imports(globals_, module).star
+        if not held and not star:
+            continue
+        other_name = str(globals_.get("__name__", ""))
+        if other_name.startswith("hotfunc"):
+            continue
+        imported = _imports(globals_, module)
+        for key, name in held:
+            new = rebinds[name].new
+            owned = not _atom(new) and probe(rebinds[name].old, "__module__") == module
+            if new is MISSING or not (owned or imported.names.get(key) == name or star):
+                continue
+            globals_[key] = new
+            done.append(f"{other_name}.{key}")
+        if star:
+            for name in sorted(new_exports):
+                if name in namespace and globals_.get(name, MISSING) is not namespace[name]:
+                    globals_[name] = namespace[name]
+                    done.append(f"{other_name}.{name}")
+    return done
+
+
+def _sample(
+    namespace: dict[str, Any], rebinds: dict[str, Rebind], new_exports: set[str]
+) -> list[tuple[str, object]]:
+    """A few exported objects this save left alone: a module that did
+    ``import *`` holds them all, and few others do."""
+    if not new_exports:
+        return []
+    found: list[tuple[str, object]] = []
+    for name in sorted(exports(namespace) or ()):
+        value = namespace.get(name, MISSING)
+        if name in rebinds or value is MISSING or _atom(value):
+            continue
+        if probe(value, "__module__") != namespace.get("__name__"):
+            continue  # an import: other modules hold it too
+        found.append((name, value))
+        if len(found) == 3:
+            break
+    return found
+
+
+def _globals_of(module: object) -> dict[str, Any] | None:
+    if not is_instance(module, ModuleType):
+        return None
+    try:
+        found = object.__getattribute__(module, "__dict__")
+    except Exception:
+        return None
+    return found if type(found) is dict else None
+
+
+class _Imports:
+    """What one module's text imports from another: names by local name, and ``*``."""
+
+    __slots__ = ("names", "star")
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.star = False
+
+
+# Parsed imports of a file, by (path, size, mtime): reading a module's text is
+# done once per version of it.
+_imports_cache: dict[str, tuple[tuple[int, int], list[tuple[str, list[tuple[str, str]]]]]] = {}
+
+_FROM = re.compile(r"^[ \t]*from[ \t]+[\w.]+[ \t]+import\b", re.MULTILINE)
+
+
+def _imports(globals_: dict[str, Any], module: str) -> _Imports:
+    """What the module of ``globals_`` imports from ``module``, by its own text."""
+    found = _Imports()
+    path = globals_.get("__file__")
+    if not isinstance(path, str) or not path.endswith(".py"):
+        return found
+    package = globals_.get("__package__")
+    if not isinstance(package, str):
+        package = str(globals_.get("__name__", "")).rpartition(".")[0]
+    for source, names in _from_imports(path):
+        if _resolve(source, package) != module:
+            continue
+        for name, local in names:
+            if name == "*":
+                found.star = True
+            else:
+                found.names[local] = name
+    return found
+
+
+def _resolve(source: str, package: str) -> str:
+    level = len(source) - len(source.lstrip("."))
+    if not level:
+        return source
+    parts = package.split(".") if package else []
+    base = ".".join(parts[: len(parts) - level + 1]) if level <= len(parts) else ""
+    rest = source[level:]
+    return f"{base}.{rest}" if base and rest else base or rest
+
+
+def _from_imports(path: str) -> list[tuple[str, list[tuple[str, str]]]]:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return []
+    stamp = (info.st_size, info.st_mtime_ns)
+    cached = _imports_cache.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        text = _text.decode(_files.read(path))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return []
+    lines = _text.split_lines(text)
+    offsets = [0, *itertools.accumulate(map(len, lines))]
+    found: list[tuple[str, list[tuple[str, str]]]] = []
+    for match in _FROM.finditer(text):
+        first = bisect.bisect_right(offsets, match.start()) - 1
+        for length in range(1, 33):  # a parenthesised import spans lines
+            snippet = "".join(lines[first : first + length]).strip()
+            try:
+                statement = ast.parse(snippet).body[0]
+            except (SyntaxError, IndexError, ValueError):
+                continue
+            if isinstance(statement, ast.ImportFrom):
+                source = "." * statement.level + (statement.module or "")
+                names = [(a.name, a.asname or a.name) for a in statement.names]
+                found.append((source, names))
+            break
+    _imports_cache[path] = (stamp, found)
+    return found
