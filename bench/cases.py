@@ -286,6 +286,63 @@ def case_reload(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+FACTORY = """
+from hotfunc import hot
+
+def make_getter(name):
+    def getter(self):
+        return getattr(self, name) + {nested}
+    return getter
+
+@hot
+def plain(x):
+    return x + {body}
+
+class C:
+    x = 1
+    get_x = make_getter("x")
+"""
+
+
+def case_factory(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A factory's nested def edited: its closures are found through the collector.
+
+    hotfunc.reload() in process, beside a plain body edit of the same file,
+    with ``heap_objects`` live objects the collector walks.
+    """
+    import logging
+    import statistics
+
+    import hotfunc
+
+    heap = [[i] for i in range(params.get("heap_objects", 3_000_000))]
+    folder = Path(tempfile.mkdtemp(prefix="hotfunc-bench-"))
+    sys.path.insert(0, str(folder))
+    path = folder / "factory_mod.py"
+    workload.write(path, FACTORY.format(nested=0, body=0))
+    module = importlib.import_module("factory_mod")
+    hotfunc.configure(level=logging.WARNING)
+    hotfunc.hot(module)
+    hotfunc.reload()
+    nested: list[float] = []
+    body: list[float] = []
+    for edit in range(1, params.get("edits", 10) + 1):
+        for kind, values, into in (
+            ("nested", {"nested": edit, "body": edit - 1}, nested),
+            ("body", {"nested": edit, "body": edit}, body),
+        ):
+            workload.write(path, FACTORY.format(**values))
+            started = time.perf_counter()
+            hotfunc.reload(str(path))
+            into.append(time.perf_counter() - started)
+            assert kind == "body" or module.C().get_x() == 1 + edit
+    return {
+        "nested": statistics.median(nested),
+        "body": statistics.median(body),
+        "heap": len(heap),
+    }
+
+
 def case_shift(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
     """Insert a line at the top; time until every function reports its new line."""
     tool = TOOLS[tool_name]()
@@ -478,6 +535,7 @@ def case_idle(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
 CASES = {
     "reload": case_reload,
     "shift": case_shift,
+    "factory": case_factory,
     "per_call": case_per_call,
     "import": case_import,
     "import_hotfunc": case_import_hotfunc,

@@ -232,6 +232,23 @@ def main() -> int:
                 note += f"; hotfunc/bare {ratio(ours, floor)}"
             rows.append((name, tool, ms(p50), f"{target}; {note}" if target else note))
 
+    # -- a factory's closures, found through the collector --------------------
+    factory = [
+        run_case("factory", "hotfunc", {"edits": edits, "heap_objects": 3_000_000})
+        for _ in range(1 if quick else 3)
+    ]
+    record("factory closures, 3M live objects", {"hotfunc": [f for f in factory if f]})
+    nested = median([f for f in factory if f], "nested")
+    body = median([f for f in factory if f], "body")
+    rows.append(
+        (
+            "nested def edited, 3M live objects (reload() in process)",
+            "hotfunc",
+            ms(nested),
+            f"closures found through the collector; a body edit: {ms(body)}",
+        )
+    )
+
     # -- import and memory ----------------------------------------------------
     samples = [run_case("import_hotfunc", "hotfunc", {}) for _ in range(3 if quick else 9)]
     record("import hotfunc", {"hotfunc": [s for s in samples if s]})

@@ -18,6 +18,7 @@ CASES = Path(__file__).resolve().parent.parent / "bench" / "cases.py"
         ("reload", {"edits": 2}, "p50"),
         ("reload", {"edits": 2, "functions": 50, "sleep": 0.001}, "p50"),
         ("shift", {"edits": 2, "functions": 20}, "p50"),
+        ("factory", {"edits": 2, "heap_objects": 1000}, "nested"),
         ("per_call", {"calls": 2000, "repeats": 1}, "ratio"),
         ("hot_cost", {"functions": 50}, "seconds_per_function"),
         ("memory", {"functions": 50}, "bytes_per_function"),
