@@ -58,7 +58,12 @@ def rebind_copies(
     the name itself, at one look-up each.
     """
     done: list[str] = []
-    olds = {id(r.old): name for name, r in rebinds.items() if r.old is not MISSING}
+    # By identity: equal small ints and strings are one object, so several
+    # names may have held it.
+    olds: dict[int, list[str]] = {}
+    for name, rebind in rebinds.items():
+        if rebind.old is not MISSING:
+            olds.setdefault(id(rebind.old), []).append(name)
     searched = {id(n) for n in hot_namespaces}
     sample = _sample(namespace, rebinds, new_exports)
     for other in list(sys.modules.values()):
@@ -69,11 +74,11 @@ def rebind_copies(
             held = [
                 (key, olds[id(v)])
                 for key, v in list(globals_.items())
-                if id(v) in olds and rebinds[olds[id(v)]].old is v
+                if id(v) in olds and rebinds[olds[id(v)][0]].old is v
             ]
         else:
             held = [
-                (name, name)
+                (name, [name])
                 for name, r in rebinds.items()
                 if r.old is not MISSING and globals_.get(name, MISSING) is r.old
             ]
@@ -90,10 +95,13 @@ def rebind_copies(
         if other_name.startswith("hotfunc"):
             continue
         imported = _imports(globals_, module)
-        for key, name in held:
-            new = rebinds[name].new
-            owned = not _atom(new) and probe(rebinds[name].old, "__module__") == module
-            if new is MISSING or not (owned or imported.names.get(key) == name or star):
+        for key, names in held:
+            copied = _copied(key, names, imported, star)
+            if copied is None:
+                continue
+            new = rebinds[copied].new
+            owned = not _atom(new) and probe(rebinds[copied].old, "__module__") == module
+            if new is MISSING or not (owned or imported.names.get(key) == copied or star):
                 continue
             globals_[key] = new
             done.append(f"{other_name}.{key}")
@@ -103,6 +111,16 @@ def rebind_copies(
                     globals_[name] = namespace[name]
                     done.append(f"{other_name}.{name}")
     return done
+
+
+def _copied(key: str, names: list[str], imported: _Imports, star: bool) -> str | None:
+    """Which of ``names`` the global ``key`` is a copy of, or None if that cannot be told."""
+    source = imported.names.get(key)
+    if source in names:
+        return source
+    if star and key in names:
+        return key
+    return names[0] if len(names) == 1 else None
 
 
 def _sample(
@@ -204,7 +222,7 @@ def _from_imports(path: str) -> list[tuple[str, list[tuple[str, str]]]]:
             snippet = "".join(lines[first : first + length]).strip()
             try:
                 statement = ast.parse(snippet).body[0]
-            except (SyntaxError, IndexError, ValueError):
+            except (SyntaxError, IndexError, ValueError, RecursionError, MemoryError):
                 continue
             if isinstance(statement, ast.ImportFrom):
                 source = "." * statement.level + (statement.module or "")

@@ -471,3 +471,15 @@ def test_a_function_under_two_names_moves_once(tmp_path, wait):
     assert mod.helper.__code__.co_firstlineno == lines.index("def helper():") + 1
     assert mod.Visitor._skip.__code__.co_firstlineno == lines.index("    def _skip(self):") + 1
     assert tree.unsaid() == []
+
+
+def test_two_names_that_held_one_small_int(tmp_path, wait):
+    """``A`` and ``B`` both held 1 (one object): the copy of ``A`` follows ``A``."""
+    tree = Tree(
+        tmp_path,
+        {"two.py": "A = 1\nB = A + 0\n", "two_user.py": "from two import A\n"},
+    )
+    _, user = tree.load("two", "two_user")
+    tree.save("two.py", "A = 0\nB = A + 0\n")
+    wait(lambda: user.A == 0)
+    assert tree.unsaid() == []
