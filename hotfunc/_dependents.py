@@ -214,8 +214,21 @@ class Follower:
             if block is None or block.start in done or block.live is not None:
                 continue
             done.add(block.start)
-            node = _plan._parse_block(self.compiled, block)
-            self._one(block, node, changed)
+            try:
+                node = _plan._parse_block(self.compiled, block)
+                self._one(block, node, changed)
+            except (SyntaxError, ValueError, IndexError, RecursionError, MemoryError) as exc:
+                # A statement too deep for the ast module, say: it is not
+                # looked at, and the report says so rather than guess.
+                text = block.text(self.compiled.lines)
+                self.reported.append(
+                    (
+                        text,
+                        f"{self.applier.path}:{block.start}: could not tell whether this "
+                        f"statement reads a name the save changed ({type(exc).__name__}); "
+                        "it was not run again",
+                    )
+                )
         return self.compiled
 
     def _changed(self, changed: dict[str, int], name: str, line: int) -> None:

@@ -242,21 +242,35 @@ def _apply_save(
     if applier.ran:
         source.ran = applier.ran  # at once: a caller may look right after the swap
     reported: list[tuple[str, str]] = []
-    if applier.rebinds and namespace is not None:
-        compiled, reported = _follow(applier, compiled, namespace, exported)
-    if changed_codes:
-        swapped_entries = [entry for entry, _ in changed_codes]
-        updated = _oldcode.closures(changed_codes)
-        applier.results.extend(_apply.Result("updated", target, 0) for target in updated)
-        running = _oldcode.running(swapped_entries)
-        for swap in swaps:
-            swap.running = running.get(id(swap.entry), 0)
+    # What the save's changes reach beyond themselves.  The swaps and
+    # statements above have happened whatever goes wrong here, so a failure
+    # is reported as such and the save stands.
+    try:
+        if applier.rebinds and namespace is not None:
+            compiled, reported = _follow(applier, compiled, namespace, exported)
+        if changed_codes:
+            swapped_entries = [entry for entry, _ in changed_codes]
+            updated = _oldcode.closures(changed_codes)
+            applier.results.extend(_apply.Result("updated", target, 0) for target in updated)
+            running = _oldcode.running(swapped_entries)
+            for swap in swaps:
+                swap.running = running.get(id(swap.entry), 0)
+            source.baseline = compiled  # the new text is where a decorator is used now
+            reported.extend(_oldcode.decorated(swapped_entries))
+    except Exception as exc:
+        logger.debug("following %s failed", path, exc_info=True)
+        reported.append(
+            (
+                "\0follow",
+                f"{path}:1: the save was applied, but what it reaches in other statements "
+                f"and modules could not be followed ({type(exc).__name__}: {exc}); a "
+                "restart gives a fresh import",
+            )
+        )
     if applier.ran:
         source.ran = applier.ran
     source.baseline = compiled
     source.imported = None
-    if changed_codes:
-        reported.extend(_oldcode.decorated(swapped_entries))
     stale = _dependents.keep_stale(source, compiled.text, reported)
     duration = time.perf_counter() - started
     events = report(source, path, swaps, applier.results, duration, stale)
