@@ -18,8 +18,7 @@ from abc import ABCMeta
 from types import FunctionType, ModuleType, TracebackType
 
 from . import _codes, _history, _plan, _recompile
-from ._decorator import _register, register_defined
-from ._decorator import _register_module as hot_module
+from ._decorator import _register, hot_module, register_defined
 from ._registry import registry
 from ._sourcefile import SourceFile
 from ._wrappers import accessors, innermost, is_instance, probe

@@ -54,7 +54,7 @@ def hot(obj: _T) -> _T:
     elif isinstance(obj, type):
         _register_class(obj)
     elif isinstance(obj, ModuleType):
-        _register_module(obj)
+        hot_module(obj)
     elif not _register_wrapped(obj):
         msg = (
             f"hot() takes a function, a class or a module, not {obj!r} "
@@ -90,7 +90,7 @@ def _register_wrapped(obj: object) -> bool:
     return True
 
 
-def _register_module(module: ModuleType) -> None:
+def hot_module(module: ModuleType) -> None:
     """Every function and class the module defines; names it imported are skipped.
 
     The module itself is known too, so a save runs its changed statements even

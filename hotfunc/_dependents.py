@@ -215,7 +215,7 @@ class Follower:
                 continue
             done.add(block.start)
             try:
-                node = _plan._parse_block(self.compiled, block)
+                node = _plan.parse_block(self.compiled, block)
                 self._one(block, node, changed)
             except (SyntaxError, ValueError, IndexError, RecursionError, MemoryError) as exc:
                 # A statement too deep for the ast module, say: it is not

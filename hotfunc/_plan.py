@@ -158,7 +158,7 @@ def plan(old: CompiledSource | None, new: CompiledSource, *, retry: bool) -> Pla
     if retry:
         for block in new.blocks:
             if block.live is not None and id(block) not in in_region:
-                node = _parse_block(new, block)
+                node = parse_block(new, block)
                 previous = _parse_text(block.live)
                 action = _decide(
                     result,
@@ -533,12 +533,12 @@ def summarize(node: ast.stmt, width: int = 40) -> str:
 
 def _parse_block_or_none(compiled: CompiledSource, block: Block) -> ast.stmt | None:
     try:
-        return _parse_block(compiled, block)
+        return parse_block(compiled, block)
     except (SyntaxError, IndexError):
         return None
 
 
-def _parse_block(compiled: CompiledSource, block: Block) -> ast.stmt:
+def parse_block(compiled: CompiledSource, block: Block) -> ast.stmt:
     body = parse_at(block.text(compiled.lines), block.start).body
     # Statements sharing a line (``a = 1; b = 2``) parse together; take ours.
     for node in body:
