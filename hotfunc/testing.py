@@ -100,7 +100,8 @@ def fresh_snapshot(modules: Iterable[str], path: Iterable[str]) -> dict[str, str
         "from hotfunc.testing import snapshot\n"
         f"print(json.dumps(snapshot({names!r})))\n"
     )
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", HOTFUNC_DISABLE="1")
+    # The same environment as this process: a module may read it at import.
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )

@@ -28,7 +28,7 @@ from hotfunc.testing import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMITS = int(os.environ.get("HOTFUNC_HISTORY_COMMITS", "25"))
+COMMITS = int(os.environ.get("HOTFUNC_HISTORY_COMMITS", "60"))
 PACKAGE = "hfreplay"
 
 
