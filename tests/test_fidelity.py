@@ -483,3 +483,30 @@ def test_two_names_that_held_one_small_int(tmp_path, wait):
     tree.save("two.py", "A = 0\nB = A + 0\n")
     wait(lambda: user.A == 0)
     assert tree.unsaid() == []
+
+
+def test_a_default_built_from_a_changed_constant(tmp_path, wait):
+    """``def f(x=LIMIT)`` calls nothing to make its default: the live function gets the new one;
+    a decorator that reads the name is reported instead."""
+    old = """
+        LIMIT = 3
+
+        def route(path):
+            return lambda func: func
+
+        def f(x=LIMIT):
+            return x
+
+        @route(LIMIT)
+        def g():
+            return 0
+    """
+    tree = Tree(tmp_path, {"dfl.py": old})
+    (mod,) = tree.load("dfl")
+    f = mod.f
+    tree.save("dfl.py", old.replace("LIMIT = 3", "LIMIT = 4"))
+    wait(lambda: f() == 4 and hotfunc.registry.stale())
+    assert mod.f is f
+    (report,) = hotfunc.registry.stale()
+    assert "dfl.py:9: 'g' reads 'LIMIT'" in report and "decorators call code" in report
+    assert tree.unsaid() == []
