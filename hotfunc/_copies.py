@@ -18,6 +18,8 @@ from types import ModuleType
 
 from . import _files, _text
 from ._apply import MISSING, Rebind
+from ._plan import summarize
+from ._sourcefile import SourceFile
 from ._wrappers import is_instance, probe
 
 TYPE_CHECKING = False
@@ -231,3 +233,79 @@ def _from_imports(path: str) -> list[tuple[str, list[tuple[str, str]]]]:
             break
     _imports_cache[path] = (stamp, found)
     return found
+
+
+def readers_elsewhere(
+    module: str, rebinds: dict[str, Rebind], sources: list[SourceFile]
+) -> list[tuple[SourceFile, str, str]]:
+    """Top-level statements of other hot modules that read ``module.NAME`` of a rebound name.
+
+    ``X = m.LIMIT * 2`` in another module was built from the old value, and
+    is not run again behind that module's back: it is reported, as
+    (its file, the statement's text, the message).
+    """
+    target = sys.modules.get(module)
+    names = sorted(n for n, r in rebinds.items() if r.old is not MISSING)
+    if target is None or not names:
+        return []
+    found: list[tuple[SourceFile, str, str]] = []
+    for source in sources:
+        namespace = source.namespace
+        if namespace is None or source.path is None or namespace.get("__name__") == module:
+            continue
+        aliases = sorted(k for k, v in list(namespace.items()) if v is target)
+        if not aliases:
+            continue
+        text = source.live_text()
+        either = "|".join(map(re.escape, aliases))
+        pattern = re.compile(rf"\b(?:{either})\.(?:{'|'.join(map(re.escape, names))})\b")
+        if pattern.search(text) is None:
+            continue  # a look in C first: most modules read no changed name
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        lines = _text.split_lines(text)
+        for statement in tree.body:
+            read = _attribute_reads(statement, set(aliases), set(names))
+            if read is None:
+                continue
+            first = getattr(statement, "decorator_list", None)
+            start = first[0].lineno if first else statement.lineno
+            key = "".join(lines[start - 1 : statement.end_lineno or statement.lineno])
+            found.append(
+                (
+                    source,
+                    key,
+                    f"{source.path}:{start}: {summarize(statement)!r} reads {module}.{read}, "
+                    "which a save of that module changed, and was not run again; it still "
+                    "holds what it made from the old value (save the statement to run it "
+                    "again, or restart)",
+                )
+            )
+    return found
+
+
+def _attribute_reads(node: ast.AST, aliases: set[str], names: set[str]) -> str | None:
+    """The first ``alias.NAME`` that ``node`` reads when it runs (not in function bodies)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        args = node.args
+        parts: list[ast.AST] = [*args.defaults, *(d for d in args.kw_defaults if d is not None)]
+        if not isinstance(node, ast.Lambda):
+            parts.extend(node.decorator_list)
+        children = iter(parts)
+    elif (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.ctx, ast.Load)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in aliases
+        and node.attr in names
+    ):
+        return node.attr
+    else:
+        children = ast.iter_child_nodes(node)
+    for child in children:
+        found = _attribute_reads(child, aliases, names)
+        if found is not None:
+            return found
+    return None

@@ -23,10 +23,9 @@ import re
 import sys
 from types import CodeType, FunctionType
 
-from . import _codes, _text
+from . import _codes
 from ._entry import Entry
 from ._registry import registry
-from ._sourcefile import SourceFile
 
 #: Nested code a function makes and drops within one call.
 _TRANSIENT = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
@@ -132,7 +131,7 @@ def decorated(entries: list[Entry]) -> list[tuple[str, str]]:
             by_module = module is not None and namespace.get(last) is module
             if not by_name and not by_module:
                 continue
-            text = _text_of(source)
+            text = source.live_text()
             # A look in C first: most functions decorate nothing.
             name = entry.qualname
             if not (by_name and f"@{name}" in text) and not (
@@ -152,15 +151,3 @@ def decorated(entries: list[Entry]) -> list[tuple[str, str]]:
                 )
             )
     return found
-
-
-def _text_of(source: SourceFile) -> str:
-    if source.baseline is not None:
-        return source.baseline.text
-    imported = source.imported_bytes()
-    if imported is None:
-        return ""
-    try:
-        return _text.decode(imported)
-    except (SyntaxError, UnicodeDecodeError):
-        return ""

@@ -242,12 +242,13 @@ def _apply_save(
     if applier.ran:
         source.ran = applier.ran  # at once: a caller may look right after the swap
     reported: list[tuple[str, str]] = []
+    elsewhere: list[str] = []
     # What the save's changes reach beyond themselves.  The swaps and
     # statements above have happened whatever goes wrong here, so a failure
     # is reported as such and the save stands.
     try:
         if applier.rebinds and namespace is not None:
-            compiled, reported = _follow(applier, compiled, namespace, exported)
+            compiled, reported = _follow(applier, compiled, namespace, exported, elsewhere)
         if changed_codes:
             swapped_entries = [entry for entry, _ in changed_codes]
             updated = _oldcode.closures(changed_codes)
@@ -271,7 +272,7 @@ def _apply_save(
         source.ran = applier.ran
     source.baseline = compiled
     source.imported = None
-    stale = _dependents.keep_stale(source, compiled.text, reported)
+    stale = [*_dependents.keep_stale(source, compiled.text, reported), *elsewhere]
     duration = time.perf_counter() - started
     events = report(source, path, swaps, applier.results, duration, stale)
     _apply_error_policy(entries)
@@ -283,11 +284,13 @@ def _follow(
     compiled: _recompile.CompiledSource,
     namespace: dict[str, Any],
     exported: set[str] | None,
+    elsewhere: list[str],
 ) -> tuple[_recompile.CompiledSource, list[tuple[str, str]]]:
     """Bring what the save's rebound names reach to a fresh import's state, or report it.
 
     Returns the compiled file (the statements looked at, parsed) and the
-    reports, as (statement text, message).
+    reports, as (statement text, message); ``elsewhere`` gets the new
+    reports about other files' statements, to log.
     """
     follower = _dependents.Follower(applier, compiled)
     compiled = follower.follow(dict(applier.rebinds), applier.ran_lines)
@@ -298,6 +301,13 @@ def _follow(
     copies = _copies.rebind_copies(applier.module, namespace, rebinds, new_exports, hot)
     applier.results.extend(Result("rebound", copy, 0) for copy in copies)
     subclasses = _dependents.subclasses_left(applier.module, rebinds, {applier.module})
+    # Statements of other modules are reported in their own file's stale
+    # list, so that saving the statement there clears its report.
+    others = [s for s in registry.sources() if s is not applier.source]
+    for other, key, message in _copies.readers_elsewhere(applier.module, rebinds, others):
+        if other.stale.get(key) != message:
+            other.stale[key] = message
+            elsewhere.append(message)
     return compiled, [*follower.reported, *subclasses]
 
 

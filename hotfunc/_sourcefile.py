@@ -120,3 +120,18 @@ class SourceFile:
         import zlib
 
         return zlib.decompress(data.data)
+
+    def live_text(self) -> str:
+        """The text the live module was last built from: the last save applied,
+        or the import; "" when neither is known."""
+        if self.baseline is not None:
+            return self.baseline.text
+        imported = self.imported_bytes()
+        if imported is None:
+            return ""
+        from ._text import decode
+
+        try:
+            return decode(imported)
+        except (SyntaxError, UnicodeDecodeError):
+            return ""

@@ -510,3 +510,22 @@ def test_a_default_built_from_a_changed_constant(tmp_path, wait):
     (report,) = hotfunc.registry.stale()
     assert "dfl.py:9: 'g' reads 'LIMIT'" in report and "decorators call code" in report
     assert tree.unsaid() == []
+
+
+def test_another_module_reading_the_name_through_the_module_is_reported(tmp_path, wait):
+    """``X = cfg.LIMIT * 2`` in another module is not run behind its back: it is named."""
+    user_text = "import cfg\n\nDOUBLE = cfg.LIMIT * 2\n\ndef now():\n    return cfg.LIMIT\n"
+    tree = Tree(tmp_path, {"cfg.py": "LIMIT = 3\n", "cfg_user.py": user_text})
+    _, user = tree.load("cfg", "cfg_user")
+    tree.save("cfg.py", "LIMIT = 4\n")
+    wait(lambda: hotfunc.registry.stale())
+    (report,) = hotfunc.registry.stale()
+    assert "cfg_user.py:3: 'DOUBLE = cfg.LIMIT * 2' reads cfg.LIMIT" in report
+    assert user.now() == 4 and user.DOUBLE == 6
+    assert tree.unsaid() == []
+    # Saving the statement there runs it, and its report goes.
+    tree.save(
+        "cfg_user.py",
+        "import cfg\n\nDOUBLE = cfg.LIMIT * 2 + 0\n\ndef now():\n    return cfg.LIMIT\n",
+    )
+    wait(lambda: user.DOUBLE == 8 and not hotfunc.registry.stale())
