@@ -228,6 +228,18 @@ def configure(
         _logging.install(level, color)
 
 
+def _hold_for_fork() -> None:
+    # The registry's tables change under its lock in steps (a function leaves
+    # the deferred list, then gets its entry): a fork from another thread
+    # between two steps would leave the child a function in neither, which no
+    # save reaches.  The lock is held briefly, so the fork waits little.
+    _registry.lock.acquire()
+
+
+def _release_after_fork() -> None:
+    _registry.lock.release()
+
+
 def _restart_in_child() -> None:
     # A forked child has copies of the watcher objects but none of their
     # threads; a lock another thread held at fork time would stay held forever.
@@ -248,4 +260,6 @@ def _restart_in_child() -> None:
         logger().exception("cannot start the watcher in forked child %d", os.getpid())
 
 
-os.register_at_fork(after_in_child=_restart_in_child)
+os.register_at_fork(
+    before=_hold_for_fork, after_in_parent=_release_after_fork, after_in_child=_restart_in_child
+)

@@ -26,6 +26,7 @@ from types import CodeType, FunctionType
 from . import _codes
 from ._entry import Entry
 from ._registry import registry
+from ._sourcefile import SourceFile
 
 #: Nested code a function makes and drops within one call.
 _TRANSIENT = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
@@ -103,10 +104,17 @@ def running(entries: list[Entry]) -> dict[int, int]:
     return counts
 
 
+#: A decorator line: the last name of what it calls.
+_DECORATOR = re.compile(r"^[ \t]*@(?:[\w.]*\.)?(\w+)", re.MULTILINE)
+
+
 def decorated(entries: list[Entry]) -> list[tuple[str, str]]:
     """Rule 3: (key, message) for each changed function used as a decorator at import."""
     found: list[tuple[str, str]] = []
     sources = registry.sources()
+    # The names each file uses as decorators, found once per save: a save
+    # that swaps thousands of functions looks them up, and reads no text again.
+    used: dict[int, set[str]] = {}
     for entry in entries:
         if "." in entry.qualname:
             continue  # a method or a closure: not a decorator by name
@@ -116,31 +124,20 @@ def decorated(entries: list[Entry]) -> list[tuple[str, str]]:
         func = funcs[0]
         module = sys.modules.get(entry.module)
         last = entry.module.rpartition(".")[2]
-        pattern = re.compile(
-            rf"^[ \t]*@(?:[\w.]*\.)?{re.escape(entry.qualname)}\b[^\n]*\n"
-            r"(?:[ \t]*(?:@|#)[^\n]*\n|[ \t]*\n)*"
-            r"[ \t]*(?:async[ \t]+)?(def|class)[ \t]+(\w+)",
-            re.MULTILINE,
-        )
         uses: list[str] = []
         for source in sources:
             namespace = source.namespace
             if namespace is None or source.path is None:
                 continue
-            by_name = namespace.get(entry.qualname) is func
-            by_module = module is not None and namespace.get(last) is module
-            if not by_name and not by_module:
-                continue
-            text = source.live_text()
-            # A look in C first: most functions decorate nothing.
-            name = entry.qualname
-            if not (by_name and f"@{name}" in text) and not (
-                by_module and (f".{name}\n" in text or f".{name}(" in text)
+            if namespace.get(entry.qualname) is not func and not (
+                module is not None and namespace.get(last) is module
             ):
                 continue
-            for match in pattern.finditer(text):
-                line = text.count("\n", 0, match.start(1)) + 1
-                uses.append(f"{source.path}:{line} {match.group(2)}")
+            names = used.get(id(source))
+            if names is None:
+                names = used[id(source)] = set(_DECORATOR.findall(source.live_text()))
+            if entry.qualname in names:
+                uses.extend(_uses(source, entry.qualname))
         if uses:
             found.append(
                 (
@@ -151,3 +148,18 @@ def decorated(entries: list[Entry]) -> list[tuple[str, str]]:
                 )
             )
     return found
+
+
+def _uses(source: SourceFile, name: str) -> list[str]:
+    """``file:line name`` of each definition that ``@name`` decorates in ``source``."""
+    pattern = re.compile(
+        rf"^[ \t]*@(?:[\w.]*\.)?{re.escape(name)}\b[^\n]*\n"
+        r"(?:[ \t]*(?:@|#)[^\n]*\n|[ \t]*\n)*"
+        r"[ \t]*(?:async[ \t]+)?(def|class)[ \t]+(\w+)",
+        re.MULTILINE,
+    )
+    text = source.live_text()
+    return [
+        f"{source.path}:{text.count(chr(10), 0, m.start(1)) + 1} {m.group(2)}"
+        for m in pattern.finditer(text)
+    ]

@@ -28,7 +28,7 @@ from hotfunc.testing import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMITS = int(os.environ.get("HOTFUNC_HISTORY_COMMITS", "60"))
+COMMITS = int(os.environ.get("HOTFUNC_HISTORY_COMMITS", "40"))
 PACKAGE = "hfreplay"
 
 
@@ -74,6 +74,7 @@ def _module(name: str) -> str:
     return PACKAGE if stem == "__init__" else f"{PACKAGE}.{stem}"
 
 
+@pytest.mark.timeout(600)  # a commit at a time through the watcher, and a fresh interpreter each
 @pytest.mark.usefixtures("watching")
 def test_replaying_this_repositorys_history_matches_a_fresh_import(tmp_path):
     """Every commit replayed leaves the process as a fresh import would, or reported."""
