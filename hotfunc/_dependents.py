@@ -191,7 +191,8 @@ class Follower:
         self.applier = applier
         self.compiled = compiled
         self.filename = applier.filename
-        self.lazy = bool(compiled.flags & _ANNOTATIONS)
+        # Annotations wait until read: with the future import, and from 3.14 on (PEP 649).
+        self.lazy = bool(compiled.flags & _ANNOTATIONS) or sys.version_info >= (3, 14)
         self.reported: list[tuple[str, str]] = []
         self._offsets: list[int] | None = None
         self._queued: set[int] = set()
