@@ -28,8 +28,11 @@ def _marker(project, mod, wait, value: int) -> None:
     assert mod.__file__ is not None
     with open(mod.__file__, encoding="utf-8") as fh:
         text = fh.read()
+    targets: list[str] = []
+    hotfunc.on_reload(lambda event: targets.append(event.target))
     project.edit(mod, text + f"\nMARKER = {value}\n")
-    wait(lambda: getattr(mod, "MARKER", None) == value)
+    # The event comes once the whole save is reported, log lines included.
+    wait(lambda: getattr(mod, "MARKER", None) == value and f"MARKER = {value}" in targets)
 
 
 BOOT = """
