@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import bisect
-import itertools
 import os
 import re
 import sys
@@ -84,19 +83,17 @@ def rebind_copies(
                 for name, r in rebinds.items()
                 if r.old is not MISSING and globals_.get(name, MISSING) is r.old
             ]
-        star = False
-        if new_exports and (
-            held
-            or id(globals_) in searched
-            or (sample and all(globals_.get(k) is v for k, v in sample))
-        ):
-            star = _imports(globals_, module).star
-        if not held and not star:
+        star_candidate = bool(new_exports) and (
+            id(globals_) in searched
+            or (bool(sample) and all(globals_.get(k) is v for k, v in sample))
+        )
+        if not held and not star_candidate:
             continue
         other_name = str(globals_.get("__name__", ""))
         if other_name.startswith("hotfunc"):
             continue
-        imported = _imports(globals_, module)
+        imported = _imports(globals_, module)  # the module's own text says what it copied
+        star = bool(new_exports) and imported.star
         for key, names in held:
             copied = _copied(key, names, imported, star)
             if copied is None:
@@ -216,7 +213,7 @@ def _from_imports(path: str) -> list[tuple[str, list[tuple[str, str]]]]:
     except (OSError, SyntaxError, UnicodeDecodeError):
         return []
     lines = _text.split_lines(text)
-    offsets = [0, *itertools.accumulate(map(len, lines))]
+    offsets = _text.line_starts(lines)
     found: list[tuple[str, list[tuple[str, str]]]] = []
     for match in _FROM.finditer(text):
         first = bisect.bisect_right(offsets, match.start()) - 1

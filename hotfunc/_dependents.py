@@ -38,7 +38,7 @@ import re
 import sys
 from types import FunctionType
 
-from . import _codes, _files, _incremental, _plan, _recompile
+from . import _codes, _files, _incremental, _plan, _recompile, _text
 from ._apply import MISSING, Applier, Rebind, generated
 from ._sourcefile import SourceFile
 from ._wrappers import innermost, is_instance, probe
@@ -195,7 +195,6 @@ class Follower:
         self.lazy = bool(compiled.flags & _ANNOTATIONS) or sys.version_info >= (3, 14)
         self.reported: list[tuple[str, str]] = []
         self._offsets: list[int] | None = None
-        self._queued: set[int] = set()
         self._heap: list[tuple[int, int, str]] = []
         self._order = itertools.count()
 
@@ -249,7 +248,7 @@ class Follower:
 
     def _line_offsets(self) -> list[int]:
         if self._offsets is None:
-            self._offsets = [0, *itertools.accumulate(map(len, self.compiled.lines))]
+            self._offsets = _text.line_starts(self.compiled.lines)
         return self._offsets
 
     def _block_at(self, line: int) -> _recompile.Block | None:
@@ -272,7 +271,7 @@ class Follower:
         if modified is not None or rerunnable(node):
             self._rerun(block, node, changed, modified or name)
         elif isinstance(node, ast.ClassDef):
-            self._class(block, node, read, changed)
+            self._class(block, node, read)
         elif isinstance(node, _DEFS):
             self._definition(block, node, read)
         else:
@@ -295,9 +294,7 @@ class Follower:
             if before.get(key, MISSING) is not value:
                 self._changed(changed, key, block.start)
 
-    def _class(
-        self, block: _recompile.Block, node: ast.ClassDef, read: set[str], changed: dict[str, int]
-    ) -> None:
+    def _class(self, block: _recompile.Block, node: ast.ClassDef, read: set[str]) -> None:
         header: set[str] = set()
         for part in [*node.decorator_list, *node.bases, *node.keywords]:
             header |= reads(part, self.lazy)

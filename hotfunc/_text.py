@@ -4,6 +4,7 @@ compiler numbers them, and compared with the last good text."""
 from __future__ import annotations
 
 import importlib.util
+import itertools
 
 # decode_source() imports tokenize on first use.  Imported here, before the
 # watcher thread exists: a child forked while that thread is half-way
@@ -27,6 +28,11 @@ def decode(data: bytes) -> str:
 # source: a form feed on a line of its own is common between sections.
 _NOT_NEWLINES = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e")
 _NOT_NEWLINES_WIDE = (*_NOT_NEWLINES, "\x85", "\u2028", "\u2029")
+
+
+def line_starts(lines: list[str]) -> list[int]:
+    """The offset in the joined text at which each of ``lines`` starts, then its end."""
+    return [0, *itertools.accumulate(map(len, lines))]
 
 
 def split_lines(text: str) -> list[str]:
