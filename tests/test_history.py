@@ -96,7 +96,9 @@ def test_replaying_this_repositorys_history_matches_a_fresh_import(tmp_path):
         for name in set(files) - set(new):
             (folder / name).unlink()
         for name, text in changed.items():
-            write_source(folder / name, text)
+            # Whole files, through a rename: a save that imports a module the
+            # same commit adds must not find it half written.
+            write_source(folder / name, text, atomic=True)
         files = new
         if not changed:
             continue
