@@ -40,8 +40,19 @@ def start(*, polling: bool | None = None, interval: float = 0.5) -> None:
     _start(polling, interval, None)
 
 
-def _start(polling: bool | None, interval: float, announce: str | None) -> None:
-    """start(), with what the startup line says in place of the files watched."""
+def _start(
+    polling: bool | None,
+    interval: float,
+    announce: str | None,
+    *,
+    watch: list[str] | None = None,
+    quiet: bool = False,
+) -> None:
+    """start(), with what the startup line says in place of the files watched.
+
+    ``watch`` holds ``run``'s patterns, for the children that follow;
+    ``quiet`` starts a following process's watcher, which says nothing.
+    """
     if interval <= 0:
         msg = f"interval must be greater than 0 to avoid spinning, not {interval!r}"
         raise ValueError(msg)
@@ -67,7 +78,11 @@ def _start(polling: bool | None, interval: float, announce: str | None) -> None:
         watcher.start(registry.paths())
         _registry.watcher = watcher
         _registry.started = True
-    from . import _logging
+    from . import _follow, _logging
+
+    _follow.lead(watch, watcher.polling, watcher.interval)
+    if quiet:
+        return
 
     files, folders = len(registry.paths()), len(watcher.watched_folders)
     what = announce or (
@@ -112,6 +127,14 @@ def stop(timeout: float = 1.0) -> None:
         watcher, _registry.watcher = _registry.watcher, None
     if watcher is not None:
         watcher.stop(timeout)
+    from . import _follow
+
+    _follow.withdraw()
+    for shipper in list(_registry.shippers):  # the clusters that follow stop too
+        try:
+            shipper.close()
+        except Exception:
+            logger().exception("stopping %r failed", shipper)
 
 
 def is_running() -> bool:
@@ -192,6 +215,7 @@ def configure(
     on_error: str | Callable[[ReloadEvent], object] | None = None,
     color: bool | None = None,
     run_statements: bool | None = None,
+    follow_children: bool | None = None,
 ) -> None:
     """Set how hotfunc reports.
 
@@ -211,6 +235,11 @@ def configure(
             members).  Off, only the bodies of hot functions ever change, and
             nothing else in the file runs.  Defaults to the
             ``HOTFUNC_RUN_STATEMENTS`` variable, or on.
+        follow_children: whether the Python processes this one starts from
+            now on become hot the same way (multiprocessing, process pools,
+            ``sys.executable`` subprocesses, forked workers) and apply the
+            same saves.  Defaults to the ``HOTFUNC_FOLLOW_CHILDREN``
+            variable, or on.
 
     Raises:
         ValueError: ``on_error`` is neither a known policy nor callable.
@@ -222,6 +251,12 @@ def configure(
         settings.on_error = on_error
     if run_statements is not None:
         settings.run_statements = bool(run_statements)
+    if follow_children is not None:
+        settings.follow_children = bool(follow_children)
+    if on_error is not None or run_statements is not None or follow_children is not None:
+        from . import _follow
+
+        _follow.refresh()
     if level is not None or color is not None:
         from . import _logging
 
@@ -251,13 +286,26 @@ def _restart_in_child() -> None:
         source.digest = None
     old = _registry.watcher
     if old is None:
+        # A fork server's child: the server follows, but watches nothing.
+        if _registry.follow_start is not None and _registry.registry.paths():
+            _registry.wake_follower()
         return
+    from . import _follow, _logging
+
     _registry.watcher = None
+    if _registry.leader is None:
+        # The parent speaks for the tree; this child reports only failures.
+        _registry.leader = os.getppid()
+        if not settings.follow_children:
+            _registry.followers_dir = None
+    _logging.quiet()
     try:
         old.abandon()
-        start(polling=old.polling, interval=old.interval)
+        _start(old.polling, old.interval, None, quiet=True)
     except Exception:  # a child must come up even when its watcher cannot
         logger().exception("cannot start the watcher in forked child %d", os.getpid())
+        return
+    _follow.join()
 
 
 os.register_at_fork(

@@ -15,9 +15,10 @@ import re
 import sys
 from types import ModuleType
 
-from . import _files, _text
+from . import _text
 from ._apply import MISSING, Rebind
 from ._plan import summarize
+from ._registry import read_source
 from ._sourcefile import SourceFile
 from ._wrappers import is_instance, probe
 
@@ -209,7 +210,7 @@ def _from_imports(path: str) -> list[tuple[str, list[tuple[str, str]]]]:
     if cached is not None and cached[0] == stamp:
         return cached[1]
     try:
-        text = _text.decode(_files.read(path))
+        text = _text.decode(read_source(path))
     except (OSError, SyntaxError, UnicodeDecodeError):
         return []
     lines = _text.split_lines(text)

@@ -98,11 +98,16 @@ def hot_module(module: ModuleType) -> None:
     """
     filename = probe(module, "__file__")
     if isinstance(filename, str) and filename.endswith(".py"):
-        # Its functions are registered when its file is first needed: an
-        # import under `hotfunc run` costs one call, not one per function.
-        registry.add_namespace(filename, vars(module), _register_namespace)
+        hot_namespace(filename, vars(module))
     else:
         _register_namespace(vars(module))
+
+
+def hot_namespace(filename: str, namespace: dict[str, object]) -> None:
+    """The module run from ``filename`` in ``namespace``, as ``hot(module)`` makes it hot."""
+    # Its functions are registered when its file is first needed: an
+    # import under `hotfunc run` costs one call, not one per function.
+    registry.add_namespace(filename, namespace, _register_namespace)
 
 
 def _register_namespace(namespace: dict[str, object]) -> None:

@@ -38,8 +38,9 @@ import re
 import sys
 from types import FunctionType
 
-from . import _codes, _files, _incremental, _plan, _recompile, _text
+from . import _codes, _incremental, _plan, _recompile, _text
 from ._apply import MISSING, Applier, Rebind, generated
+from ._registry import read_source
 from ._sourcefile import SourceFile
 from ._wrappers import innermost, is_instance, probe
 
@@ -408,7 +409,7 @@ def _where_class(cls: type) -> str:
         line = 1
         head = re.compile(rf"^[ \t]*class[ \t]+{re.escape(cls.__name__)}\b", re.MULTILINE)
         try:
-            text = _files.read(path).decode("utf-8", "replace")
+            text = read_source(path).decode("utf-8", "replace")
         except OSError:
             text = ""
         match = head.search(text)

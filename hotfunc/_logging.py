@@ -10,6 +10,8 @@ import logging
 import os
 import sys
 
+from . import _registry
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TextIO
@@ -45,10 +47,13 @@ class LineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
+        if _registry.leader is not None:
+            # A process that follows another: which one of the tree speaks.
+            text = text.replace("hotfunc: ", f"hotfunc[{os.getpid()}]: ", 1)
         if self.color:
             return f"{_COLORS.get(record.levelno, '')}{text}{_RESET}"
         if record.levelno >= logging.WARNING:
-            return text.replace("hotfunc: ", f"hotfunc: {record.levelname}: ", 1)
+            return text.replace(": ", f": {record.levelname}: ", 1)
         return text
 
 
@@ -71,7 +76,18 @@ def install(level: int | str | None = None, color: bool | None = None) -> loggin
     if not ours:
         logger.addHandler(handler)
         if logger.level == logging.NOTSET:
-            logger.setLevel(logging.INFO)
+            logger.setLevel(logging.INFO if _registry.leader is None else logging.WARNING)
         # Our handler prints; the application's, if it adds one later, too.
         logger.propagate = True
     return logger
+
+
+def quiet() -> None:
+    """In a process that follows another: only failures are said, by default.
+
+    A level the application chose in this process (below INFO, or above
+    WARNING) stays.
+    """
+    logger = logging.getLogger("hotfunc")
+    if logger.level in (logging.NOTSET, logging.INFO):
+        logger.setLevel(logging.WARNING)

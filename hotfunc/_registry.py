@@ -24,7 +24,7 @@ from . import _files
 from ._entry import Entry, ReloadEvent
 from ._settings import Settings
 from ._sourcefile import SourceFile
-from ._table import COLUMNS, format_table, rows, title
+from ._table import COLUMNS, followed_by, format_table, rows, title
 from ._wrappers import innermost
 
 TYPE_CHECKING = False
@@ -46,6 +46,13 @@ if TYPE_CHECKING:
 
         def alive(self) -> bool: ...
 
+    class Shipper(Protocol):
+        """A cluster that follows this process's saves."""
+
+        def __call__(self, source: SourceFile) -> None: ...
+
+        def close(self) -> None: ...
+
     ReloadCallback = Callable[["ReloadEvent"], object]
 
 # Guards the registry's tables.  Held only for short bookkeeping, never
@@ -58,6 +65,20 @@ lock = _thread.RLock()
 settings = Settings()
 
 watcher: Watcher | None = None
+
+#: In a process that follows another's saves (a child of a hot process): the
+#: pid of the process that speaks for the tree, the one that called start()
+#: or ``run``.  None in that process itself and in every other.
+leader: int | None = None
+
+#: In a following process whose watcher has not started yet: what starts it,
+#: once a hot file is registered.  A child that never imports a hot module
+#: (a resource tracker, a ``pip`` run) never watches anything.
+follow_start: Callable[[], None] | None = None
+
+#: Where each following process of this tree keeps a file named by its pid,
+#: so the leader can count them; None while no child follows.
+followers_dir: str | None = None
 
 #: Whether start() or reload() was ever called: the registry says when
 #: functions are hot and nothing ever watched them.
@@ -73,6 +94,36 @@ COMPRESS_AFTER = 1.0
 
 
 callbacks: list[ReloadCallback] = []
+
+#: Called with each file whose save this process applied: the clusters that
+#: follow it (``hotfunc.dask.follow``, ``hotfunc.ray.runtime_env``).
+shippers: list[Shipper] = []
+
+#: Saves applied in this process, counted: a shipped text carries the count
+#: at its save, so a worker applies each text once and in order.
+saves = 0
+
+#: In a worker that applies another process's saves: the text of each file
+#: as that process saved it, by real path.  Read in place of the file on
+#: disk, which is the worker's own copy and does not change.
+shipped: dict[str, bytes] = {}
+
+#: In such a worker: held while shipped texts are applied, so that two sets
+#: that arrive together apply one after the other.  Held across the
+#: application's code, as a file's own reload lock is.
+receiving = _thread.RLock()
+
+#: In such a worker: the count of the last save applied, by module name,
+#: and what failed of it there.
+applied: dict[str, tuple[int, list[str]]] = {}
+
+#: In such a worker: the shipped text of each module it has not imported
+#: yet, by module name; an import runs that text in place of its file.
+awaited: dict[str, tuple[int, bytes]] = {}
+
+#: In a process whose saves a cluster follows: each worker heard from, by
+#: its label, with the count of the last save it applied and what failed.
+workers: dict[str, tuple[int, list[str]]] = {}
 
 #: Entries whose functions were given code that raises their reload error
 #: (``on_error="raise"``), until a save fixes them.
@@ -112,6 +163,15 @@ def real_folder(folder: str) -> str:
     return real
 
 
+def read_source(path: str, *, follow: bool = True, at_import: bool = False) -> bytes:
+    """The bytes of the file at ``path``: as shipped, in a worker that applies
+    another process's saves, else as on disk (see ``_files.read``)."""
+    data = shipped.get(path)
+    if data is not None:
+        return data
+    return _files.read(path, follow=follow, at_import=at_import)
+
+
 def _read_as_imported(filename: str) -> tuple[str | None, bytes | None]:
     """The real path of ``filename``, None if it is no file on disk; and its bytes,
     None if they cannot be read.
@@ -124,16 +184,25 @@ def _read_as_imported(filename: str) -> tuple[str | None, bytes | None]:
     path = f"{real}{os.sep}{name}" if real != os.sep else f"{os.sep}{name}"
     try:
         try:
-            return path, _files.read(path, follow=False, at_import=True)
+            return path, read_source(path, follow=False, at_import=True)
         except OSError as exc:
             if exc.errno not in (errno.ELOOP, errno.EMLINK):  # EMLINK: BSDs
                 raise
         path = os.path.realpath(path)
-        return path, _files.read(path, at_import=True)
+        return path, read_source(path, at_import=True)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None, None  # not a file on disk (a zip archive's member)
     except OSError:
         return path, None
+
+
+def wake_follower() -> None:
+    """Start the watcher of a following process, on a thread of its own: the
+    caller holds the lock, which starting takes."""
+    global follow_start
+    start, follow_start = follow_start, None
+    if start is not None:
+        _thread.start_new_thread(start, ())
 
 
 def _no_source_reason(filename: str, loader: object = None) -> str | None:
@@ -261,6 +330,8 @@ class Registry:
                     _thread.start_new_thread(self._compress_later, ())
             if path is not None and watcher is not None:
                 watcher.watch(path)
+            elif path is not None and follow_start is not None:
+                wake_follower()
         return source
 
     def _remind(self) -> None:
@@ -551,8 +622,25 @@ class Registry:
         with lock:
             return [m for s in self._files_by_filename.values() for m in s.stale.values()]
 
+    def followers(self) -> list[int]:
+        """The pids of the live processes that follow this one's saves: the Python
+        processes it started since ``start()``, and theirs."""
+        from ._follow import live_followers
+
+        return live_followers()
+
+    def workers(self) -> list[tuple[str, int, list[str]]]:
+        """The cluster workers that follow this process's saves, as
+        ``(label, count of the last save applied there, what failed there)``."""
+        with lock:
+            return [(label, count, list(failed)) for label, (count, failed) in workers.items()]
+
     def __repr__(self) -> str:
-        return format_table(self.entries(), watcher_state(), self.failures(), self.stale())
+        failures = self.failures()
+        failures.extend(f"on {label}: {f}" for label, _, failed in self.workers() for f in failed)
+        return format_table(
+            self.entries(), watcher_state(), failures, self.stale(), self.followers()
+        )
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """IPython shows the same table as the repr."""
@@ -563,13 +651,18 @@ class Registry:
         from rich.table import Table  # only called by rich, so it is installed
 
         entries = self.entries()
-        table = Table(title=title(entries, watcher_state()))
+        followers = self.followers()
+        heading = title(entries, watcher_state())
+        if followers:
+            heading = f"{heading}\n{followed_by(followers)}"
+        table = Table(title=heading)
         for column in COLUMNS:
             table.add_column(column)
         for row in rows(entries):
             style = None if row[-1] == "ok" else "red"
             table.add_row(*row, style=style)
         notes = [f"pending: {f}" for f in self.failures()]
+        notes.extend(f"pending: on {w}: {f}" for w, _, failed in self.workers() for f in failed)
         notes.extend(f"stale: {s}" for s in self.stale())
         if notes:
             table.caption = "\n".join(notes)

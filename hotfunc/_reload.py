@@ -24,18 +24,18 @@ from . import (
     _codes,
     _copies,
     _dependents,
-    _files,
     _incremental,
     _oldcode,
     _plan,
     _recompile,
+    _registry,
     _swap,
     _text,
 )
 from ._apply import Applier, Result
 from ._entry import Entry, ReloadEvent
 from ._notify import publish
-from ._registry import raising, registry, settings
+from ._registry import raising, read_source, registry, settings
 from ._report import Swap, report
 from ._sourcefile import AS_IMPORTED, SourceFile
 from ._update import Caches, locate, move, shift_functions, update_entry
@@ -62,8 +62,12 @@ def reload_source(
     """
     started = time.perf_counter()
     with source.lock:
+        before = source.baseline
         try:
-            return _reload(source, started, settled)
+            events = _reload(source, started, settled)
+            if source.baseline is not before and _registry.shippers:
+                _ship(source)
+            return events
         except Exception as exc:  # the watcher and reload() must outlive any bug
             logger.debug("reloading %s failed", source.filename, exc_info=True)
             return _fail_file(
@@ -74,6 +78,17 @@ def reload_source(
             )
 
 
+def _ship(source: SourceFile) -> None:
+    """Tell the clusters that follow this process of a text it applied."""
+    _registry.saves += 1
+    source.saved_at = _registry.saves
+    for shipper in list(_registry.shippers):
+        try:
+            shipper(source)
+        except Exception:  # a cluster's trouble must not stop the save here
+            logger.exception("shipping the save of %s failed", source.filename)
+
+
 def _reload(
     source: SourceFile, started: float, settled: Callable[[bool], bool] | None
 ) -> list[ReloadEvent]:
@@ -81,7 +96,7 @@ def _reload(
     if path is None or (not source.entries and not source.deferred and source.namespace is None):
         return []
     try:
-        data = _files.read(path)
+        data = read_source(path)
     except FileNotFoundError:
         source.digest = None
         return _fail_file(
@@ -177,6 +192,10 @@ def _apply_save(
     # first statement run on; dropping the cached lines costs no system
     # call, unlike checkcache().
     linecache.cache.pop(source.filename, None)
+    if path in _registry.shipped:
+        # A worker's own copy of the file says nothing of the shipped text.
+        lines = compiled.text.splitlines(keepends=True)
+        linecache.cache[source.filename] = (len(compiled.text), None, lines, source.filename)
     applier = Applier(source, compiled, path)
     if actions:
         applier.prepare(actions)  # may make functions hot

@@ -42,10 +42,12 @@ class SourceFile:
         "lock",
         "moving",
         "namespace",
+        "packed",
         "path",
         "pinned",
         "ran",
         "register",
+        "saved_at",
         "seen",
         "stale",
     )
@@ -94,6 +96,12 @@ class SourceFile:
         self.pinned = False
         #: The statements the last save that ran any ran: (text before, text after).
         self.ran: list[tuple[str, str]] = []
+        #: The count of saves (``_registry.saves``) at this file's last
+        #: applied save; 0 while it holds the text as imported.
+        self.saved_at = 0
+        #: ``(saved_at, zlib-compressed live text)``, as shipped to the
+        #: workers of a cluster that follows this process.
+        self.packed: tuple[int, bytes] | None = None
         #: ``time.time()`` when the file was read at registration.
         self.seen = time.time()
         #: What a save left unlike a fresh import and said so: a message by

@@ -41,6 +41,12 @@ def title(entries: list[Entry], running: str) -> str:
     )
 
 
+def followed_by(pids: list[int]) -> str:
+    """The line that counts the processes following this one's saves."""
+    many = "es" if len(pids) != 1 else ""
+    return f"followed by {len(pids)} process{many}: pid {', '.join(map(str, pids))}"
+
+
 def rows(entries: list[Entry]) -> list[tuple[str, str, str, str, str]]:
     now = time.time()
     return [
@@ -60,9 +66,12 @@ def format_table(
     running: str,
     failures: list[str] | None = None,
     stale: list[str] | None = None,
+    followers: list[int] | None = None,
 ) -> str:
     """Render entries as the table ``repr(registry)`` shows, then pending and stale ones."""
     lines = [title(entries, running)]
+    if followers:
+        lines.append(followed_by(followers))
     if entries:
         table = [COLUMNS, *rows(entries)]
         widths = [max(len(r[i]) for r in table) for i in range(4)]

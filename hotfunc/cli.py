@@ -166,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options.polling or None,
         options.interval,
         f"modules under {hot} become hot as they are imported",
+        watch=[*patterns.folders, *patterns.globs],
     )
     try:
         run_main(path, spec, hot_definitions=patterns(path))

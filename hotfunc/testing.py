@@ -102,6 +102,7 @@ def fresh_snapshot(modules: Iterable[str], path: Iterable[str]) -> dict[str, str
     )
     # The same environment as this process: a module may read it at import.
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env.pop("HOTFUNC_FOLLOW", None)  # a fresh import follows no process's saves
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )

@@ -10,6 +10,7 @@ or reported.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -423,8 +424,10 @@ def test_reload_without_start_reports_through_hotfunc_output(tmp_path):
         hotfunc.reload(nos.__file__)
         """
     )
+    # This test process watches: a child it starts would follow it, and speak quietly.
+    env = {k: v for k, v in os.environ.items() if k != "HOTFUNC_FOLLOW"}
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=env
     )
     assert "hotfunc: WARNING: " in done.stderr
     assert "nos.py:2: 'Y = pow(X, 1)' reads 'X'" in done.stderr

@@ -1,0 +1,159 @@
+"""Dask workers follow this process's saves: ``hotfunc.dask.follow(client)``.
+
+Needs ``hotfunc[dask]``.  Each save this process applies is sent to every
+worker of the client as the saved text of its module, by module name, and
+applied there by hotfunc's own engine: the worker keeps its state, and its
+unchanged statements never run again, whether it imports the code from this
+machine's files or from a copy of its own.  A worker that joins later gets
+every module's current text as it starts.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from distributed import Client, Worker, WorkerPlugin
+
+from . import _remote, _ship
+from ._settings import logger
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._sourcefile import SourceFile
+
+__all__ = ["Following", "follow"]
+
+#: The scheduler's metadata key that holds the current texts, for workers
+#: that join later; and the plugin's name and event topic.
+_KEY = "hotfunc-texts"
+_NAME = "hotfunc"
+
+
+def follow(client: Client) -> Following:
+    """Apply every save this process applies on every worker of ``client``, from now on.
+
+    Returns the :class:`Following`; ``hotfunc.stop()``, its ``stop()`` or the
+    client's close end it.  A save that fails on a worker (a statement that
+    raises only there) comes back as one WARNING naming the worker and
+    ``file:line``, and shows in the registry.
+
+    Raises:
+        TypeError: ``client`` is not a ``distributed.Client``.
+    """
+    if not isinstance(client, Client):
+        msg = f"hotfunc.dask.follow() takes a distributed.Client, not {client!r}"
+        raise TypeError(msg)
+    following = Following(client)
+    following.start()
+    return following
+
+
+class Following:
+    """The workers of one client following this process's saves."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._saved = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hotfunc-dask", daemon=True)
+        self._labels: set[str] = set()
+
+    def start(self) -> None:
+        self._push()  # the workers start at this process's current code
+        self.client.register_plugin(_Plugin(), name=_NAME)
+        self.client.subscribe_topic(_NAME, self._heard)
+        _ship.listen(self)
+        self._thread.start()
+
+    def __call__(self, source: SourceFile) -> None:
+        self._saved.set()  # saves that come faster than the workers apply are sent as one
+
+    def close(self) -> None:
+        """Stop sending saves; the workers keep the code they have."""
+        self._stopping.set()
+        self._saved.set()
+        _ship.unlisten(self)
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(5)
+
+    stop = close
+
+    def _running(self) -> bool:
+        return not self._stopping.is_set() and self.client.status in ("running", "connecting")
+
+    def _run(self) -> None:
+        while self._running():
+            if not self._saved.wait(0.5):
+                continue
+            self._saved.clear()
+            if self._running():
+                try:
+                    self._push()
+                except Exception as exc:  # a worker or the scheduler gone: a line, no more
+                    logger().warning("cannot send the save to the Dask workers: %s", exc)
+        _ship.unlisten(self)
+        if self.client.status == "running":
+            try:
+                self.client.unsubscribe_topic(_NAME)
+                self.client.unregister_worker_plugin(_NAME)
+            except Exception as exc:
+                logger().debug("cannot unregister from the Dask scheduler: %s", exc)
+        for label in self._labels:
+            _ship.gone(label)
+
+    def _push(self) -> None:
+        texts = _ship.texts()
+        count = max((c for c, _ in texts.values()), default=0)
+        self.client.set_metadata(_KEY, {name: list(value) for name, value in texts.items()})
+        results: dict[str, Any] = self.client.run(_apply_here, texts, on_error="return")
+        labels = set()
+        for address, result in results.items():
+            if isinstance(result, BaseException):
+                logger().warning("dask worker %s did not take the save: %s", address, result)
+                continue
+            label = f"dask worker {address} (pid {result['pid']})"
+            labels.add(label)
+            _ship.heard(label, count, result["failures"])
+        for label in self._labels - labels:
+            _ship.gone(label)
+        self._labels = labels
+
+    def _heard(self, event: tuple[float, dict[str, Any]]) -> None:
+        _, report = event
+        label = f"dask worker {report['worker']} (pid {report['pid']})"
+        self._labels.add(label)
+        _ship.heard(label, report["count"], list(report["failures"]))
+
+
+async def _apply_here(texts: _ship.Texts) -> dict[str, Any]:
+    """On a worker: apply ``texts`` off the event loop, so heartbeats go on."""
+    import asyncio
+
+    failures = await asyncio.get_running_loop().run_in_executor(None, _remote.apply, texts)
+    return {"pid": os.getpid(), "failures": failures}
+
+
+class _Plugin(WorkerPlugin):
+    """Brings a worker that joins later to the current texts."""
+
+    async def setup(self, worker: Worker) -> None:
+        stored = await worker.scheduler.get_metadata(keys=[_KEY], default=None)
+        if not stored:
+            return
+        texts: _ship.Texts = {name: (int(c), bytes(t)) for name, (c, t) in stored.items()}
+        result = await _apply_here(texts)
+        worker.log_event(
+            _NAME,
+            {
+                "worker": worker.address,
+                "pid": result["pid"],
+                "count": max((c for c, _ in texts.values()), default=0),
+                "failures": result["failures"],
+            },
+        )
+
+    def teardown(self, worker: Worker) -> None:
+        _remote.uninstall()

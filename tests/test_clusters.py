@@ -1,0 +1,186 @@
+"""Dask and Ray workers follow the driver's saves, from a copy of the code of their own.
+
+Each test runs a real driver process with a real cluster on this machine.
+The workers import the code from a separate folder, a copy that the edits
+never touch, as on another machine: what reaches them is the shipped text.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+MODEL = """
+import os
+from hotfunc import hot
+
+LOADS = []
+LOADS.append(os.getpid())  # runs at import only: the worker's state
+VERSION = "v1"
+
+
+@hot
+def predict(x):
+    return (VERSION, len(LOADS), x)
+"""
+
+LATE = """
+from hotfunc import hot
+
+
+@hot
+def answer():
+    return "late v1"
+"""
+
+# Runs in the driver: each step prints a line the test reads.
+DASK_DRIVER = """
+import os, sys, time
+driver_dir, worker_dir = sys.argv[1], sys.argv[2]
+sys.path.insert(0, driver_dir)
+import hotfunc, hotfunc.dask
+from hotfunc.testing import wait_for, write_source
+from distributed import Client, LocalCluster
+import model, late
+
+hotfunc.start()
+cluster = LocalCluster(
+    n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+    preload=[os.path.join(worker_dir, "preload.py")],
+)
+client = Client(cluster)
+following = hotfunc.dask.follow(client)
+path = os.path.join(driver_dir, "model.py")
+text = open(path).read()
+
+def everywhere(expected, n=2):
+    def check():
+        answers = client.run(lambda: __import__("model").predict(0))
+        return len(answers) == n and set(answers.values()) == {expected}
+    wait_for(check, timeout=30)
+
+def step(name):
+    print(name, flush=True)
+
+# An edit of a constant and of a function body: every worker, state kept.
+text = text.replace('"v1"', '"v2"')
+write_source(path, text)
+everywhere(("v2", 1, 0))
+step("edited")
+
+# Saves faster than the workers apply them: each lands whole, the last one last.
+for i in range(3, 13):
+    text = text.replace(f'"v{i - 1}"', f'"v{i}"')
+    write_source(path, text)
+everywhere(("v12", 1, 0))
+step("rapid")
+
+# A statement that raises only on the workers: one WARNING per worker, with
+# file:line, and the registry shows it.  The rest of the save applies.
+text = text.replace('"v12"', '"v13"') + (
+    "\\nif 'worker_copy' in __file__:\\n    raise RuntimeError('only on the workers')\\n"
+)
+write_source(path, text)
+everywhere(("v13", 1, 0))
+wait_for(lambda: len([w for w in hotfunc.registry.workers() if w[2]]) == 2, timeout=30)
+step("failed " + repr(hotfunc.registry).replace("\\n", " | "))
+
+# A later worker: its preload imported model from its own copy before it
+# joined; it has never imported late, which the driver edited.
+late_path = os.path.join(driver_dir, "late.py")
+write_source(late_path, open(late_path).read().replace("v1", "v2"))
+wait_for(lambda: late.answer() == "late v2")
+cluster.scale(3)
+client.wait_for_workers(3, timeout=60)
+everywhere(("v13", 1, 0), n=3)
+answers = client.run(lambda: __import__("late").answer())
+step("late " + " ".join(sorted(set(answers.values()))))
+
+# The workers' copies never changed.
+step("copy " + str('"v1"' in open(os.path.join(worker_dir, "model.py")).read()))
+
+# hotfunc.stop(): the workers keep what they have and follow no more.
+hotfunc.stop()
+write_source(path, text.replace('"v13"', '"v14"'))
+hotfunc.reload(path)
+assert model.predict(0)[0] == "v14"
+time.sleep(0.5)  # a save that would arrive does so well within this
+answers = client.run(lambda: __import__("model").predict(0))
+step("stopped " + " ".join(sorted({a[0] for a in answers.values()})))
+client.close()
+cluster.close()
+"""
+
+PRELOAD = """
+import sys
+
+def dask_setup(worker):
+    # As on another machine: the code comes from this folder's copy.
+    here = {here!r}
+    sys.path[:] = [here] + [p for p in sys.path if p != {driver!r}]
+    import model
+"""
+
+
+def _copies(tmp_path: Path) -> tuple[Path, Path]:
+    driver = tmp_path / "driver_copy"
+    worker = tmp_path / "worker_copy"
+    for folder in (driver, worker):
+        folder.mkdir()
+        (folder / "model.py").write_text(textwrap.dedent(MODEL))
+        (folder / "late.py").write_text(textwrap.dedent(LATE))
+    (worker / "preload.py").write_text(
+        textwrap.dedent(PRELOAD.format(here=str(worker), driver=str(driver)))
+    )
+    return driver, worker
+
+
+def _driver(
+    tmp_path: Path, code: str, driver: Path, worker: Path
+) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "driver.py"
+    # Dask's and Ray's worker processes import the main script again.
+    body = textwrap.indent(textwrap.dedent(code), "    ")
+    script.write_text(f"if __name__ == '__main__':\n{body}")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("HOTFUNC_")}
+    environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    return subprocess.run(
+        [sys.executable, str(script), str(driver), str(worker)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=environ,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(300)
+def test_dask_workers_follow_the_driver(tmp_path):
+    pytest.importorskip("distributed")
+    driver, worker = _copies(tmp_path)
+    done = _driver(tmp_path, DASK_DRIVER, driver, worker)
+    steps = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {"edited", "rapid", "failed", "late", "copy", "stopped"} <= set(steps)
+    assert steps["late"] == "late late v2"
+    assert steps["copy"] == "copy True"
+    assert steps["stopped"] == "stopped v13"
+    assert steps["failed"].count("only on the workers") == 2, steps["failed"]
+    # The driver's own lines: one per worker, naming it and file:line.  (The
+    # workers print theirs too, each with its pid, as a following process does.)
+    warnings = [
+        line
+        for line in done.stderr.splitlines()
+        if line.startswith("hotfunc: WARNING: on dask worker tcp://")
+    ]
+    assert len(warnings) >= 2, done.stderr
+    assert all(
+        "worker_copy/model.py:" in line and "only on the workers" in line for line in warnings
+    )
+    assert len({line.split(")")[0] for line in warnings}) == len(warnings), warnings
