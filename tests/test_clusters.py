@@ -184,3 +184,100 @@ def test_dask_workers_follow_the_driver(tmp_path):
         "worker_copy/model.py:" in line and "only on the workers" in line for line in warnings
     )
     assert len({line.split(")")[0] for line in warnings}) == len(warnings), warnings
+
+
+# One Ray instance for the whole test: its start-up is heavy on two cores.
+RAY_DRIVER = """
+import os, sys, time
+driver_dir, worker_dir = sys.argv[1], sys.argv[2]
+sys.path.insert(0, driver_dir)
+import hotfunc, hotfunc.ray, ray
+from hotfunc.testing import wait_for, write_source
+import model, late
+
+hotfunc.start()
+env = hotfunc.ray.runtime_env({"env_vars": {"PYTHONPATH": worker_dir}})
+ray.init(num_cpus=2, include_dashboard=False, runtime_env=env, log_to_driver=False)
+
+@ray.remote
+class Holder:
+    # An actor's state: loaded once, kept across saves.
+    def __init__(self):
+        sys.path[:] = [worker_dir] + [p for p in sys.path if p != driver_dir]
+        import model
+        self.loaded = model.predict(0)
+    def ask(self, module="model"):
+        import importlib
+        if module == "model":
+            return self.loaded[0], __import__("model").predict(0)
+        return importlib.import_module(module).answer()
+    def where(self):
+        return __import__("model").__file__
+
+def step(name):
+    print(name, flush=True)
+
+holders = [Holder.remote() for _ in range(2)]
+path = os.path.join(driver_dir, "model.py")
+text = open(path).read()
+step("where " + " ".join(sorted({ray.get(h.where.remote()) for h in holders})))
+
+def everywhere(expected, actors):
+    wait_for(lambda: {ray.get(h.ask.remote())[1] for h in actors} == {expected}, timeout=60)
+
+text = text.replace('"v1"', '"v2"')
+write_source(path, text)
+everywhere(("v2", 1, 0), holders)
+step("edited " + " ".join(sorted({ray.get(h.ask.remote())[0] for h in holders})))
+
+for i in range(3, 13):
+    text = text.replace(f'"v{i - 1}"', f'"v{i}"')
+    write_source(path, text)
+everywhere(("v12", 1, 0), holders)
+step("rapid")
+
+text = text.replace('"v12"', '"v13"') + (
+    "\\nif 'worker_copy' in __file__:\\n    raise RuntimeError('only on the workers')\\n"
+)
+write_source(path, text)
+everywhere(("v13", 1, 0), holders)
+wait_for(lambda: len([w for w in hotfunc.registry.workers() if w[2]]) >= 2, timeout=30)
+step("failed " + repr(hotfunc.registry).replace("\\n", " | "))
+
+late_path = os.path.join(driver_dir, "late.py")
+write_source(late_path, open(late_path).read().replace("v1", "v2"))
+wait_for(lambda: late.answer() == "late v2")
+newcomer = Holder.remote()  # a worker that starts now, at an older copy
+everywhere(("v13", 1, 0), [newcomer])
+step("late " + ray.get(newcomer.ask.remote("late")))
+
+hotfunc.stop()
+write_source(path, text.replace('"v13"', '"v14"'))
+time.sleep(1)
+step("stopped " + ray.get(holders[0].ask.remote())[1][0])
+ray.shutdown()
+"""
+
+
+@pytest.mark.timeout(300)
+def test_ray_workers_follow_the_driver(tmp_path):
+    pytest.importorskip("ray")
+    driver, worker = _copies(tmp_path)
+    done = _driver(tmp_path, RAY_DRIVER, driver, worker)
+    steps = {line.split()[0]: line for line in done.stdout.splitlines() if line.strip()}
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert steps["where"] == f"where {worker / 'model.py'}"
+    assert {"edited", "rapid", "failed", "late", "stopped"} <= set(steps)
+    assert steps["edited"] == "edited v1"  # the actors' state, loaded before the save, is kept
+    assert steps["failed"].count("only on the workers") >= 2, steps["failed"]
+    assert steps["late"] == "late late v2"
+    assert steps["stopped"] == "stopped v13"
+    warnings = [
+        line
+        for line in done.stderr.splitlines()
+        if line.startswith("hotfunc: WARNING: on ray worker")
+    ]
+    assert len(warnings) >= 2, done.stderr
+    assert all(
+        "worker_copy/model.py:" in line and "only on the workers" in line for line in warnings
+    )
