@@ -38,3 +38,20 @@ def test_case_runs(case, params, key):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result[key] > 0
     assert result.get("misses", 0) == 0
+
+
+def test_processes_bench_runs():
+    """bench/processes.py measures a pool: each worker swaps each save, and says when."""
+    script = CASES.parent / "processes.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--one", "pool", "2", "forkserver", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=script.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert 0 < result["p50_ms"] <= result["p95_ms"]
+    assert result["cpu_ms_per_worker"] > 0
