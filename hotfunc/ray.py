@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import os
 import threading
-import uuid
 
 import ray
 
@@ -31,8 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["runtime_env", "setup_worker"]
 
-#: The variables the workers get: the hub's name, and a setup hook of the
-#: caller's that ours runs first.
+#: The variables the workers get: that they follow their job's hub, and a
+#: setup hook of the caller's that ours runs first.
 HUB = "HOTFUNC_RAY_HUB"
 CHAINED = "HOTFUNC_RAY_SETUP_HOOK"
 _HOOK = "hotfunc.ray.setup_worker"
@@ -66,7 +65,8 @@ def runtime_env(env: dict[str, Any] | None = None) -> dict[str, Any]:
             raise TypeError(msg)
         env_vars[CHAINED] = hook
     result["worker_process_setup_hook"] = _HOOK
-    env_vars[HUB] = _driver().name
+    _driver()
+    env_vars[HUB] = "1"
     result["env_vars"] = env_vars
     return result
 
@@ -76,7 +76,7 @@ def _driver() -> _Driver:
         for shipper in _registry.shippers:
             if isinstance(shipper, _Driver):
                 return shipper
-        driver = _Driver(f"hotfunc-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        driver = _Driver()
         _ship.listen(driver)
     driver.start()
     return driver
@@ -85,8 +85,7 @@ def _driver() -> _Driver:
 class _Driver:
     """Sends this process's saves to the hub, and logs what the workers report."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self) -> None:
         self._saved = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hotfunc-ray", daemon=True)
@@ -126,7 +125,7 @@ class _Driver:
     def _serve(self) -> None:
         """Serve one Ray session, until it shuts down or hotfunc stops."""
         hub = _Hub.options(  # type: ignore[attr-defined]
-            name=self.name, namespace=_NAMESPACE, get_if_exists=True, num_cpus=0
+            name=_hub_name(), namespace=_NAMESPACE, get_if_exists=True, num_cpus=0
         ).remote()
         self._hub = hub
         self._saved.set()  # the current texts, for the workers that start
@@ -192,26 +191,33 @@ class _Hub:
             self.changed.notify_all()
 
 
+def _hub_name() -> str:
+    """One hub per job, named by the job: the driver and its workers agree on it
+    whichever process built the runtime environment (``ray job submit``)."""
+    return f"hotfunc-{ray.get_runtime_context().get_job_id()}"
+
+
 def setup_worker() -> None:
-    """The workers' start-up hook: follow the hub named in the environment."""
+    """The workers' start-up hook: follow the job's hub, on a thread of its own."""
     chained = os.environ.get(CHAINED)
     if chained:
         import importlib
 
         module, _, name = chained.rpartition(".")
         getattr(importlib.import_module(module), name)()
-    hub = os.environ.get(HUB)
-    if hub:
-        threading.Thread(target=_follow_hub, args=(hub,), name="hotfunc-ray", daemon=True).start()
+    if os.environ.get(HUB):
+        threading.Thread(target=_follow_hub, name="hotfunc-ray", daemon=True).start()
 
 
-def _follow_hub(name: str) -> None:
+def _follow_hub() -> None:
+    name = ""
     label = f"ray worker {ray.util.get_node_ip_address()} (pid {os.getpid()})"
     known, hub = 0, None
     changed: Any
     while True:
         try:
             if hub is None:
+                name = name or _hub_name()
                 hub = ray.get_actor(name, namespace=_NAMESPACE)
             changed = ray.get(hub.changes.remote(known))
         except ValueError:  # not created yet

@@ -197,6 +197,8 @@ import model, late
 
 hotfunc.start()
 env = hotfunc.ray.runtime_env({"env_vars": {"PYTHONPATH": worker_dir}})
+import json
+assert json.loads(json.dumps(env)) == env  # plain data: ray job submit takes it too
 ray.init(num_cpus=2, include_dashboard=False, runtime_env=env, log_to_driver=False)
 
 @ray.remote
