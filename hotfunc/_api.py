@@ -61,6 +61,7 @@ def _start(
 
         _logging.install().info("HOTFUNC_DISABLE is set; not watching any file")
         return
+    _warn_of_other_reloader()
     with lock:
         if _registry.watcher is not None:
             if _registry.watcher.alive():
@@ -91,15 +92,24 @@ def _start(
     )
     log = _logging.install()
     log.info("%s (%s)", what, watcher.backend)
+
+
+def _warn_of_other_reloader() -> None:
+    """Once per process, also in one that follows its parent (a framework
+    reloader's child is the one that serves)."""
     other = _other_reloader()
-    if other is not None:
-        name, switch = other
-        log.warning(
-            "%s runs too: it restarts the process on every save, and every reload "
-            "happens twice; turn it off with %s",
-            name,
-            switch,
-        )
+    if other is None or _registry.reloader_warned:
+        return
+    _registry.reloader_warned = True
+    from . import _logging
+
+    name, switch = other
+    _logging.install().warning(
+        "%s runs too: it restarts the process on every save, and every reload "
+        "happens twice; turn it off with %s",
+        name,
+        switch,
+    )
 
 
 def _other_reloader() -> tuple[str, str] | None:

@@ -40,15 +40,21 @@ def apply(texts: Texts) -> list[str]:
     with _registry.receiving:
         _install()
         touched = []
-        for name, (count, packed) in sorted(texts.items(), key=lambda item: item[1][0]):
-            if _registry.applied.get(name, (-1, []))[0] >= count:
-                continue
-            text = zlib.decompress(packed)
+        ordered = sorted(texts.items(), key=lambda item: item[1][0])
+        todo = [(n, c, p) for n, (c, p) in ordered if _registry.applied.get(n, (-1, []))[0] < c]
+        # First the modules not imported here: an import that another thread
+        # makes while the others apply finds their text waiting.
+        for name, count, packed in todo:
+            if name not in sys.modules:
+                _registry.awaited[name] = (count, zlib.decompress(packed))  # runs at import
+                _registry.applied[name] = (count, [])
+        for name, count, packed in todo:
             module = sys.modules.get(name)
             if module is None:
-                _registry.awaited[name] = (count, text)  # applied at its import
-                _registry.applied[name] = (count, [])
-                continue
+                continue  # its text waits for its import
+            # Imported meanwhile, from this worker's own file: a save applies it.
+            _registry.awaited.pop(name, None)
+            text = zlib.decompress(packed)
             sources, problem = _sources_of(name, module)
             if problem is not None:
                 _registry.applied[name] = (count, [problem])

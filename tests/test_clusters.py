@@ -251,6 +251,7 @@ write_source(late_path, open(late_path).read().replace("v1", "v2"))
 wait_for(lambda: late.answer() == "late v2")
 newcomer = Holder.remote()  # a worker that starts now, at an older copy
 everywhere(("v13", 1, 0), [newcomer])
+wait_for(lambda: ray.get(newcomer.ask.remote("late")) == "late v2", timeout=30)
 step("late " + ray.get(newcomer.ask.remote("late")))
 
 hotfunc.stop()
