@@ -61,7 +61,6 @@ def _start(
 
         _logging.install().info("HOTFUNC_DISABLE is set; not watching any file")
         return
-    _warn_of_other_reloader()
     with lock:
         if _registry.watcher is not None:
             if _registry.watcher.alive():
@@ -82,6 +81,8 @@ def _start(
     from . import _follow, _logging
 
     _follow.lead(watch, watcher.polling, watcher.interval)
+    # Also in a following process: a framework reloader's child is the one that serves.
+    _warn_of_other_reloader()
     if quiet:
         return
 
@@ -95,12 +96,9 @@ def _start(
 
 
 def _warn_of_other_reloader() -> None:
-    """Once per process, also in one that follows its parent (a framework
-    reloader's child is the one that serves)."""
     other = _other_reloader()
-    if other is None or _registry.reloader_warned:
+    if other is None:
         return
-    _registry.reloader_warned = True
     from . import _logging
 
     name, switch = other

@@ -84,9 +84,6 @@ followers_dir: str | None = None
 #: functions are hot and nothing ever watched them.
 started = False
 
-#: Whether the warning that a framework's reloader runs too was given.
-reloader_warned = False
-
 #: Seconds between looks, while no watcher was ever started, for a hot file
 #: saved since it was registered: a save that nothing will apply.
 REMIND_EVERY = 2.0
