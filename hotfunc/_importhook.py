@@ -90,21 +90,29 @@ class HotFinder:
         path: Sequence[str] | None,
         target: ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec: importlib.machinery.ModuleSpec | None = finder.find_spec(fullname, path, target)
-            if spec is None:
-                continue
-            if (
-                spec.origin
-                and spec.has_location
-                and isinstance(spec.loader, importlib.machinery.SourceFileLoader)
-                and self.match(spec.origin)
-            ):
-                spec.loader = _HotLoader(spec.loader)  # type: ignore[assignment]  # a Loader by protocol
+        spec = find_behind(self, fullname, path, target)
+        if (
+            spec is not None
+            and spec.origin
+            and spec.has_location
+            and isinstance(spec.loader, importlib.machinery.SourceFileLoader)
+            and self.match(spec.origin)
+        ):
+            spec.loader = _HotLoader(spec.loader)  # type: ignore[assignment]  # a Loader by protocol
+        return spec
+
+
+def find_behind(
+    finder: object, fullname: str, path: Sequence[str] | None, target: ModuleType | None
+) -> importlib.machinery.ModuleSpec | None:
+    """The spec the finders on ``sys.meta_path`` other than ``finder`` give."""
+    for other in sys.meta_path:
+        if other is finder or not hasattr(other, "find_spec"):
+            continue
+        spec: importlib.machinery.ModuleSpec | None = other.find_spec(fullname, path, target)
+        if spec is not None:
             return spec
-        return None
+    return None
 
 
 def install(match: Patterns) -> HotFinder:

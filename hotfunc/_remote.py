@@ -146,19 +146,17 @@ class ShippedFinder:
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname not in _registry.awaited:
             return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec: importlib.machinery.ModuleSpec | None = finder.find_spec(fullname, path, target)
-            if spec is None:
-                continue
-            # Under `hotfunc run`, the loader is wrapped already: unwrap it,
-            # since this one makes the module hot too.
-            loader = getattr(spec.loader, "_loader", spec.loader)
-            if spec.origin and isinstance(loader, importlib.machinery.SourceFileLoader):
-                spec.loader = _ShippedLoader(loader, fullname)  # type: ignore[assignment]
-            return spec
-        return None
+        from ._importhook import find_behind
+
+        spec = find_behind(self, fullname, path, target)
+        if spec is None:
+            return None
+        # Under `hotfunc run`, the loader is wrapped already: unwrap it,
+        # since this one makes the module hot too.
+        loader = getattr(spec.loader, "_loader", spec.loader)
+        if spec.origin and isinstance(loader, importlib.machinery.SourceFileLoader):
+            spec.loader = _ShippedLoader(loader, fullname)  # type: ignore[assignment]
+        return spec
 
 
 def _install() -> None:
