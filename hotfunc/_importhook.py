@@ -12,7 +12,7 @@ import fnmatch
 import importlib.machinery
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 
 from ._registry import real_folder
@@ -81,7 +81,7 @@ class _HotLoader:
 class HotFinder:
     """Finds modules through the other finders and marks matching ones hot."""
 
-    def __init__(self, match: Patterns) -> None:
+    def __init__(self, match: Callable[[str], bool]) -> None:
         self.match = match
 
     def find_spec(
@@ -115,7 +115,7 @@ def find_behind(
     return None
 
 
-def install(match: Patterns) -> HotFinder:
+def install(match: Callable[[str], bool]) -> HotFinder:
     """Put a finder first on ``sys.meta_path``; return it, for ``uninstall``."""
     finder = HotFinder(match)
     sys.meta_path.insert(0, finder)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 
 from . import _inotify
+from ._entry import ReloadEvent
 from ._notify import publish
 from ._registry import registry
 from ._reload import reload_path, retry_pending
@@ -152,18 +153,29 @@ class FileWatcher:
         # order the files were first imported; then what failed anywhere
         # runs again, as the batch may have made it succeed.
         order = {s.path: i for i, s in enumerate(registry.sources())}
+        events: list[ReloadEvent] = []
         for path in sorted(paths & self._files, key=lambda p: (order.get(p, len(order)), p)):
             if self._stopping.is_set():
                 return
             token = backend.token(path)
             try:
-                reload_path(path, lambda empty: backend.settled(path, token, empty))  # noqa: B023
+                events += reload_path(path, lambda empty: backend.settled(path, token, empty))  # noqa: B023
             except Exception:  # the watcher must outlive any bug in one reload
                 logger.exception("reloading %s failed", path)
         try:
-            publish(retry_pending())
+            retried = retry_pending()
+            publish(retried)
+            events += retried
         except Exception:
             logger.exception("running pending statements again failed")
+        self.applied(paths, events)
+
+    def applied(self, paths: set[str], events: list[ReloadEvent]) -> None:
+        """Called on the watcher's thread after each batch of changed paths was applied.
+
+        ``paths`` holds every changed path of the watched folders, registered
+        or not.  The test loop hears of saves here.
+        """
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop watching and join the threads, waiting ``timeout`` seconds at most."""

@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "args", nargs=argparse.REMAINDER, metavar="...", help="arguments for the program"
     )
+    commands.add_parser(
+        "test",
+        help="pytest --hot: run the tests, then run again those each save affects",
+        description="Run pytest with --hot: the session stays alive, applies each save in "
+        "place and runs the tests it affects. Every argument goes to pytest.",
+        add_help=False,
+    )
     parser.set_defaults(run_parser=run)
     return parser
 
@@ -122,10 +129,22 @@ def split_run(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
+def _test(args: list[str]) -> int:
+    """``python -m hotfunc test ARGS``: ``pytest --hot ARGS``."""
+    try:
+        import pytest
+    except ImportError:
+        logger().error("hotfunc test needs pytest: pip install 'hotfunc[pytest]'")
+        return 2
+    return int(pytest.main(["--hot", *args]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m hotfunc``; returns the exit code."""
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "test":
+        return _test(argv[1:])
     if not argv or argv[0] != "run":
         parser.parse_args(argv)  # --help, --version, or an error with the usage
         return 2

@@ -1,0 +1,127 @@
+"""What a save changed in a file, as the test loop picks tests by it.
+
+Two texts of one file are compared.  Functions are compared by their code,
+line positions aside, and each function apart from the functions nested in
+it: a changed method does not make its class changed.  Other statements, at
+the top level and in class bodies, are compared by their syntax trees; a
+changed one gives the names it binds (or, for a statement that binds none,
+every name it mentions), which tests reach through the code that reads them.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from types import CodeType
+
+
+class Change:
+    """The qualified names of changed functions and classes, and the changed names."""
+
+    __slots__ = ("names", "qualnames")
+
+    def __init__(self) -> None:
+        self.qualnames: set[str] = set()
+        self.names: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.qualnames or self.names)
+
+
+def compare(old: str, new: str, filename: str) -> Change:
+    """What changed from ``old`` to ``new``; raises SyntaxError when ``new`` does not parse."""
+    change = Change()
+    new_tree = ast.parse(new, filename)
+    try:
+        old_tree = ast.parse(old, filename)
+    except SyntaxError:  # the last text seen was mid-save: everything is new
+        old_tree = ast.Module(body=[], type_ignores=[])
+    _statements(old_tree.body, new_tree.body, "", change)
+    old_codes = _codes(old_tree, filename)
+    new_codes = _codes(new_tree, filename)
+    for qualname in old_codes.keys() | new_codes.keys():
+        if old_codes.get(qualname) != new_codes.get(qualname):
+            change.qualnames.add(qualname)
+    change.qualnames.discard("<module>")
+    return change
+
+
+def _codes(tree: ast.Module, filename: str) -> dict[str, list[CodeType]]:
+    """Each code object of the file by qualified name, without positions or nested code."""
+    found: dict[str, list[CodeType]] = {}
+    try:
+        stack = [compile(tree, filename, "exec", dont_inherit=True)]
+    except (SyntaxError, ValueError):
+        return found
+    while stack:
+        code = stack.pop()
+        nested = [c for c in code.co_consts if isinstance(c, CodeType)]
+        stack.extend(nested)
+        consts = tuple(
+            ("<code>", c.co_qualname) if isinstance(c, CodeType) else c for c in code.co_consts
+        )
+        flat = code.replace(co_firstlineno=1, co_linetable=b"", co_consts=consts)
+        found.setdefault(code.co_qualname, []).append(flat)
+    return found
+
+
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _statements(old: list[ast.stmt], new: list[ast.stmt], prefix: str, change: Change) -> None:
+    """Statements of one body (the module's or a class's) that differ, as names."""
+    old_classes = {s.name: s for s in old if isinstance(s, ast.ClassDef)}
+    for stmt in new:
+        if isinstance(stmt, ast.ClassDef):
+            before = old_classes.pop(stmt.name, None)
+            if before is None or _header(before) != _header(stmt):
+                change.names.add(stmt.name)
+                change.qualnames.add(prefix + stmt.name)
+            else:
+                _statements(before.body, stmt.body, f"{prefix}{stmt.name}.", change)
+    for gone in old_classes.values():
+        change.names.add(gone.name)
+    # Everything else: a multiset of texts, so that moving a statement is no change.
+    old_rest = Counter(_dump(s) for s in old if not isinstance(s, ast.ClassDef))
+    new_rest = Counter(_dump(s) for s in new if not isinstance(s, ast.ClassDef))
+    changed = (old_rest - new_rest) + (new_rest - old_rest)
+    if not changed:
+        return
+    for stmt in [*old, *new]:
+        if not isinstance(stmt, ast.ClassDef) and _dump(stmt) in changed:
+            change.names |= _names(stmt)
+            if prefix and not isinstance(stmt, _DEFS):
+                # A class attribute: the methods that read it through self.
+                change.qualnames.add(prefix.rstrip("."))
+
+
+def _header(node: ast.ClassDef) -> str:
+    return ast.dump(ast.ClassDef(node.name, node.bases, node.keywords, [], node.decorator_list))
+
+
+def _dump(stmt: ast.stmt) -> str:
+    if isinstance(stmt, _DEFS):
+        # The body is compared as code; the rest (decorators, defaults) here.
+        head = type(stmt)(stmt.name, stmt.args, [], stmt.decorator_list, stmt.returns)
+        return ast.dump(head)
+    return ast.dump(stmt)
+
+
+def _names(stmt: ast.stmt) -> set[str]:
+    """The names a statement binds, or when it binds none, every name it mentions."""
+    if isinstance(stmt, (*_DEFS, ast.ClassDef)):
+        return {stmt.name}
+    if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).partition(".")[0] for a in stmt.names}
+    targets: list[ast.expr] = []
+    if isinstance(stmt, ast.Assign):
+        targets = stmt.targets
+    elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign)):
+        targets = [stmt.target]
+    mentioned: set[str] = set()
+    for node in ast.walk(ast.Module(body=targets, type_ignores=[]) if targets else stmt):
+        if isinstance(node, ast.Name):
+            mentioned.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            mentioned.add(node.attr)
+    return mentioned

@@ -1,0 +1,206 @@
+"""Which code each test ran: the record the test loop picks tests by.
+
+A test's record is the set of functions of the project it ran, as keys
+``(filename, qualname)``: a key outlives the code object a save replaces.
+On 3.12 and later, ``sys.monitoring`` reports the first start of each code
+object per test, and nothing more until the next test.  On 3.11, a trace
+function that traces no lines sees each call while a test runs, and only then.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from types import CodeType, FrameType
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+#: A function of the project: its file and qualified name.
+Key = tuple[str, str]
+
+_MONITORING = sys.version_info >= (3, 12)
+# Tool ids sys.monitoring leaves to tools like this one, the debugger's,
+# coverage's and the profiler's set aside.
+_TOOL_IDS = (4, 3, 5)
+
+
+class Recorder:
+    """Records the project code that runs between :meth:`begin` and :meth:`end`.
+
+    ``wanted`` says whether a file is the project's; code elsewhere (the
+    standard library, installed packages, pytest) is not recorded.
+    """
+
+    def __init__(self, wanted: Callable[[str], bool]) -> None:
+        self._wanted = wanted
+        self._current: dict[int, CodeType] | None = None
+        self._outer: list[dict[int, CodeType]] = []
+        # id of each code object seen → (it, its key or None): the code is
+        # kept alive, so an id is never reused for another.
+        self._keys: dict[int, tuple[CodeType, Key | None]] = {}
+        #: The names each key's latest code reads (globals and attributes).
+        self.names: dict[Key, frozenset[str]] = {}
+        self._tool: int | None = None
+        self.available = False
+        self.why_not = ""
+
+    def install(self) -> None:
+        """Start recording, or set ``why_not`` when another tool holds the hooks."""
+        if _MONITORING:
+            monitoring: Any = getattr(sys, "monitoring")  # noqa: B009  # 3.12+ only
+            for tool in _TOOL_IDS:
+                if monitoring.get_tool(tool) is None:
+                    monitoring.use_tool_id(tool, "hotfunc")
+                    monitoring.register_callback(tool, monitoring.events.PY_START, self._started)
+                    monitoring.set_events(tool, monitoring.events.PY_START)
+                    self._tool = tool
+                    self.available = True
+                    return
+            self.why_not = "every sys.monitoring tool id is taken"
+            return
+        if sys.gettrace() is not None:
+            self.why_not = f"a trace function is set already ({sys.gettrace()!r})"
+            return
+        self.available = True
+
+    def uninstall(self) -> None:
+        if self._tool is not None:
+            monitoring: Any = getattr(sys, "monitoring")  # noqa: B009
+            monitoring.set_events(self._tool, 0)
+            monitoring.register_callback(self._tool, monitoring.events.PY_START, None)
+            monitoring.free_tool_id(self._tool)
+            self._tool = None
+        self.available = False
+
+    # -- 3.12+: the first start of each code object, until restart_events().
+
+    def _started(self, code: CodeType, offset: int) -> object:
+        current = self._current
+        if current is not None:
+            current[id(code)] = code
+        return _DISABLE
+
+    # -- 3.11: a trace function on calls only.
+
+    def _traced(self, frame: FrameType, event: str, arg: object) -> None:
+        current = self._current
+        if current is not None:
+            code = frame.f_code
+            current[id(code)] = code
+
+    def begin(self) -> None:
+        """Record afresh, until :meth:`end`."""
+        if not self.available:
+            return
+        self._current = {}
+        self._outer.clear()
+        self.resume()
+
+    def resume(self) -> None:
+        """Record again after :meth:`pause`, into the same record."""
+        if not self.available or self._current is None:
+            return
+        if _MONITORING:
+            sys.monitoring.restart_events()
+        else:
+            sys.settrace(self._traced)  # type: ignore[arg-type]  # returns no local tracer
+
+    def pause(self) -> None:
+        """Stop recording for a while (pytest's own reporting between a test's phases)."""
+        if not _MONITORING and self.available:
+            sys.settrace(None)
+
+    def push(self) -> None:
+        """Record a part of the current record on its own (a fixture's set-up)."""
+        if self._current is None:
+            return
+        self._outer.append(self._current)
+        self._current = {}
+        if _MONITORING:
+            # Code that ran earlier in this test must count for this part too.
+            sys.monitoring.restart_events()
+
+    def pop(self) -> frozenset[Key]:
+        """The keys since :meth:`push`; they count for the enclosing record too."""
+        if self._current is None or not self._outer:
+            return frozenset()
+        part = self._current
+        self._current = self._outer.pop()
+        self._current.update(part)
+        return self._to_keys(part.values())
+
+    def end(self) -> frozenset[Key]:
+        """The keys since :meth:`begin`; recording stops."""
+        current = self._current
+        self._current = None
+        self.pause()
+        if current is None:
+            return frozenset()
+        for outer in self._outer:
+            current.update(outer)
+        self._outer.clear()
+        return self._to_keys(current.values())
+
+    def _to_keys(self, codes: Iterable[CodeType]) -> frozenset[Key]:
+        keys: set[Key] = set()
+        known = self._keys
+        for code in codes:
+            seen = known.get(id(code))
+            if seen is None or seen[0] is not code:
+                key: Key | None = None
+                if self._wanted(code.co_filename):
+                    key = (code.co_filename, code.co_qualname)
+                    self.names[key] = frozenset(code.co_names)
+                seen = known[id(code)] = (code, key)
+            if seen[1] is not None:
+                keys.add(seen[1])
+        return frozenset(keys)
+
+
+_DISABLE: object = sys.monitoring.DISABLE if _MONITORING else None
+
+
+class Record:
+    """Each test's keys, and the tests each key and each name reach."""
+
+    def __init__(self) -> None:
+        self.tests: dict[str, frozenset[Key]] = {}
+        self._by_key: dict[Key, set[str]] = {}
+        self._by_file: dict[str, set[Key]] = {}
+
+    def update(self, nodeid: str, keys: frozenset[Key]) -> None:
+        self.forget(nodeid)
+        self.tests[nodeid] = keys
+        for key in keys:
+            self._by_key.setdefault(key, set()).add(nodeid)
+            self._by_file.setdefault(key[0], set()).add(key)
+
+    def forget(self, nodeid: str) -> None:
+        for key in self.tests.pop(nodeid, ()):
+            tests = self._by_key.get(key)
+            if tests is not None:
+                tests.discard(nodeid)
+
+    def keys_in(self, filename: str, qualnames: Iterable[str]) -> set[Key]:
+        """Recorded keys of ``filename`` that are, or are nested in, one of ``qualnames``."""
+        wanted = tuple(qualnames)
+        prefixes = tuple(q + "." for q in wanted)
+        return {
+            key
+            for key in self._by_file.get(filename, ())
+            if key[1] in wanted or key[1].startswith(prefixes)
+        }
+
+    def keys_reading(self, names: set[str], readers: dict[Key, frozenset[str]]) -> set[Key]:
+        """Recorded keys whose code reads one of ``names``."""
+        if not names:
+            return set()
+        return {key for key in self._by_key if not names.isdisjoint(readers.get(key, ()))}
+
+    def tests_of(self, keys: Iterable[Key]) -> set[str]:
+        tests: set[str] = set()
+        for key in keys:
+            tests |= self._by_key.get(key, set())
+        return tests

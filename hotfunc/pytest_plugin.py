@@ -1,0 +1,81 @@
+"""The pytest plugin: ``pytest --hot`` keeps the session alive and re-runs what a save affects.
+
+Loaded in every pytest run through the ``pytest11`` entry point; without
+``--hot`` it adds its options and does nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hotfunc", "hot test loop (hotfunc)")
+    group.addoption(
+        "--hot",
+        action="store_true",
+        help="run the tests, then stay alive: each save is applied in place "
+        "and the tests it affects run again",
+    )
+    group.addoption(
+        "--hot-fresh-fixtures",
+        action="store_true",
+        help="with --hot: set every fixture up again on each run, instead of "
+        "keeping session- and module-scoped fixtures alive",
+    )
+    group.addoption("--hot-report", metavar="PATH", help=_HIDDEN)
+    from . import _testloop
+
+    # Read now: pytest's capture takes file descriptor 0 over before the session.
+    _testloop.keys_from_terminal = os.isatty(0)
+
+
+# argparse.SUPPRESS: an option the test loop passes to the fresh processes it starts.
+_HIDDEN = "==SUPPRESS=="
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    # Before the conftests import the project: its modules must load hot.
+    if early_config.known_args_namespace.hot:
+        from . import _testloop
+
+        _testloop.make_imports_hot(early_config)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.option.hot:
+        from . import _testloop
+
+        if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", 0):
+            raise pytest.UsageError("--hot runs the tests in one process; leave out -n")
+        config.pluginmanager.register(_testloop.Loop(config), "hotfunc-loop")
+    elif config.option.hot_report:
+        config.pluginmanager.register(_Reporter(config.option.hot_report), "hotfunc-report")
+
+
+class _Reporter:
+    """In a fresh process the test loop started: each test's outcome, to a file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.outcomes: dict[str, str] = {}
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self) -> Generator[None]:
+        import json
+
+        with open(self.path, "w", encoding="utf-8") as file:
+            json.dump(self.outcomes, file)
+        return (yield)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from ._testloop import outcome_of
+
+        self.outcomes[report.nodeid] = outcome_of(report, self.outcomes.get(report.nodeid))

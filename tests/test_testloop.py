@@ -1,0 +1,405 @@
+"""``pytest --hot``: a real pytest session in a real process, real saves, read on a deadline.
+
+Each test writes a small project (a package and its tests) in ``tmp_path``,
+starts ``python -m pytest --hot`` on it, saves files as an editor does, and
+reads what the loop prints: which tests ran, their outcomes (``-rA`` lists
+each), and pytest's summary line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from hotfunc.testing import wait_for, write_source
+
+pytest.importorskip("pytest_asyncio")
+
+SUMMARY = re.compile(r"^=* ?(?:\d+ \w+(?:, )?)+ in [\d.]+s")
+OUTCOME = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS) (\S+)")
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTFUNC_")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
+
+
+class Loop:
+    """``python -m pytest --hot`` on a project, its output gathered by a thread."""
+
+    def __init__(self, root: Path, *args: str, command: tuple[str, ...] = ()) -> None:
+        self.root = root
+        base = command or (sys.executable, "-m", "pytest", "--hot")
+        self.process = subprocess.Popen(
+            [*base, "-p", "no:cacheprovider", "-rA", "-o", "timeout=0", *args],
+            cwd=root,
+            env=_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def runs(self) -> list[list[str]]:
+        """Each run's lines, ended by its summary line."""
+        runs: list[list[str]] = []
+        current: list[str] = []
+        for line in list(self.lines):
+            current.append(line)
+            if SUMMARY.match(line.strip("= ")) or SUMMARY.match(line):
+                runs.append(current)
+                current = []
+        return runs
+
+    def wait_runs(self, count: int, timeout: float = 30) -> list[str]:
+        """The lines of run number ``count`` (1 is the first), once it ended."""
+        wait_for(lambda: len(self.runs()) >= count or self.process.poll() is not None, timeout)
+        runs = self.runs()
+        assert len(runs) >= count, f"run {count} never ended:\n{self.output}"
+        return runs[count - 1]
+
+    def save(self, name: str, text: str) -> None:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_source(path, textwrap.dedent(text).lstrip(), atomic=True)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def outcomes(lines: list[str]) -> dict[str, str]:
+    """nodeid → PASSED/FAILED/... from a run's ``-rA`` lines."""
+    found: dict[str, str] = {}
+    for line in lines:
+        match = OUTCOME.match(line)
+        if match:
+            found[match.group(2)] = match.group(1)
+    return found
+
+
+def why(lines: list[str]) -> str:
+    return next((line for line in lines if line.startswith("hotfunc: ") and "→" in line), "")
+
+
+def project(root: Path, files: dict[str, str]) -> Path:
+    (root / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\ntestpaths = ["tests"]\npythonpath = ["."]\n'
+        'asyncio_default_fixture_loop_scope = "function"\n'
+    )
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    return root
+
+
+CART = """
+RATE = 2
+
+
+def total(items):
+    return sum(items) * RATE
+
+
+def count(items):
+    return len(items)
+"""
+
+TESTS = """
+from app import cart
+
+
+def test_total():
+    assert cart.total([1, 2]) == 6
+
+
+def test_count():
+    assert cart.count([1, 2]) == 2
+
+
+def test_plain():
+    assert 1 + 1 == 2
+"""
+
+
+@pytest.fixture
+def loop_of(tmp_path: Path):
+    started: list[Loop] = []
+
+    def start(files: dict[str, str], *args: str, **kwargs: tuple[str, ...]) -> Loop:
+        loop = Loop(project(tmp_path, files), *args, **kwargs)
+        started.append(loop)
+        return loop
+
+    yield start
+    for loop in started:
+        loop.stop()
+
+
+def test_a_source_save_runs_the_tests_that_ran_the_changed_function(loop_of) -> None:
+    loop = loop_of({"app/__init__.py": "", "app/cart.py": CART, "tests/test_cart.py": TESTS})
+    first = loop.wait_runs(1)
+    assert set(outcomes(first).values()) == {"PASSED"} and len(outcomes(first)) == 3
+
+    loop.save("app/cart.py", CART.replace("return len(items)", "return len(items) + 1"))
+    second = loop.wait_runs(2)
+    assert outcomes(second) == {"tests/test_cart.py::test_count": "FAILED"}
+    assert "hotfunc: app/cart.py: count v1 → 1 test (1 affected)" in second
+    # pytest's own traceback, with the real file:line of the test and the source.
+    assert "tests/test_cart.py:9: AssertionError" in "\n".join(second)
+    assert any(line.startswith("E       assert 3 == 2") for line in second)
+
+    # Fixed: the failed test runs again, and nothing else.
+    loop.save("app/cart.py", CART)
+    third = loop.wait_runs(3)
+    assert outcomes(third) == {"tests/test_cart.py::test_count": "PASSED"}
+
+    # A constant: the tests whose code reads it.
+    loop.save("app/cart.py", CART.replace("RATE = 2", "RATE = 3"))
+    fourth = loop.wait_runs(4)
+    assert outcomes(fourth) == {"tests/test_cart.py::test_total": "FAILED"}
+    assert "assert 9 == 6" in "\n".join(fourth)
+
+
+def test_a_test_module_save_collects_it_again(loop_of) -> None:
+    loop = loop_of({"app/__init__.py": "", "app/cart.py": CART, "tests/test_cart.py": TESTS})
+    loop.wait_runs(1)
+    changed = (
+        TESTS.replace("def test_plain():\n    assert 1 + 1 == 2\n", "")
+        .replace("== 2\n", "== 3\n")
+        + textwrap.dedent(
+            """
+
+            @pytest.mark.parametrize("n", [1, 2])
+            def test_new(n):
+                assert cart.count([0] * n) == n
+            """
+        )
+    )
+    loop.save("tests/test_cart.py", "import pytest\n" + changed)
+    second = loop.wait_runs(2)
+    assert outcomes(second) == {
+        "tests/test_cart.py::test_count": "FAILED",
+        "tests/test_cart.py::test_new[1]": "PASSED",
+        "tests/test_cart.py::test_new[2]": "PASSED",
+    }
+    # The removed test is gone: "a" would not run it, and no run reports it.
+    loop.save("app/cart.py", CART.replace("def count(items):", "def count(items, /):"))
+    third = loop.wait_runs(3)
+    assert "tests/test_cart.py::test_plain" not in outcomes(third)
+    assert outcomes(third)["tests/test_cart.py::test_new[1]"] == "PASSED"
+
+
+FIXTURES = """
+import pytest
+
+SETUPS = []
+
+
+@pytest.fixture(scope="session")
+def db():
+    SETUPS.append("db")
+    yield {"rows": 3}
+
+
+@pytest.fixture
+def rows(db):
+    return db["rows"]
+"""
+
+FIXTURE_TESTS = """
+from tests import conftest
+
+
+def test_rows(rows):
+    assert rows == 3
+
+
+def test_setups(db):
+    assert conftest.SETUPS == ["db"]
+
+
+def test_free():
+    assert True
+"""
+
+
+def test_session_fixtures_stay_up_and_a_changed_fixture_is_set_up_again(loop_of) -> None:
+    loop = loop_of(
+        {
+            "app/__init__.py": "",
+            "app/cart.py": CART,
+            "tests/__init__.py": "",
+            "tests/conftest.py": FIXTURES,
+            "tests/test_db.py": FIXTURE_TESTS,
+        }
+    )
+    assert set(outcomes(loop.wait_runs(1)).values()) == {"PASSED"}
+    # The session fixture is not set up again by a second run.
+    loop.save("tests/test_db.py", FIXTURE_TESTS.replace("assert True", "assert len('ab') == 2"))
+    second = loop.wait_runs(2)
+    assert outcomes(second) == {"tests/test_db.py::test_free": "PASSED"}
+    loop.save("tests/test_db.py", FIXTURE_TESTS + "\n\ndef test_more(db):\n    assert db\n")
+    third = loop.wait_runs(3)
+    assert "tests/test_db.py::test_more" in outcomes(third)
+    assert outcomes(third).get("tests/test_db.py::test_setups", "PASSED") == "PASSED"
+
+    # Its code changed: torn down, set up again, with what uses it.
+    loop.save("tests/conftest.py", FIXTURES.replace('{"rows": 3}', '{"rows": 4}'))
+    fourth = loop.wait_runs(4)
+    assert outcomes(fourth) == {
+        "tests/test_db.py::test_rows": "FAILED",
+        "tests/test_db.py::test_setups": "FAILED",
+        "tests/test_db.py::test_more": "PASSED",
+    }
+    assert "assert 4 == 3" in "\n".join(fourth)
+    assert "['db', 'db']" in "\n".join(fourth)  # set up a second time, not more
+
+
+def test_a_class_rebuilt_starts_the_loop_afresh(loop_of) -> None:
+    shapes = """
+    class Shape:
+        sides = 3
+
+        def corners(self):
+            return self.sides
+    """
+    tests = """
+    from app.shapes import Shape
+
+    SHARED = Shape()
+
+
+    def test_corners():
+        assert SHARED.corners() == 3
+
+
+    def test_class():
+        assert Shape.__bases__ == (object,)
+    """
+    loop = loop_of({"app/__init__.py": "", "app/shapes.py": shapes, "tests/test_s.py": tests})
+    loop.wait_runs(1)
+    # A new base: the class is rebuilt; SHARED, made at import, keeps the old one.
+    loop.save("app/shapes.py", "class Base:\n    pass\n\n\n" + textwrap.dedent(shapes).replace(
+        "class Shape:", "class Shape(Base):"
+    ))
+    second = loop.wait_runs(2)
+    text = "\n".join(second)
+    assert "starting afresh in a new process" in loop.output
+    assert "hotfunc: started afresh:" in text
+    assert outcomes(second) == {
+        "tests/test_s.py::test_class": "FAILED",
+        "tests/test_s.py::test_corners": "PASSED",
+    }
+    # The fresh process goes on as a loop.
+    loop.save("app/shapes.py", "class Base:\n    pass\n\n\n" + textwrap.dedent(shapes).replace(
+        "class Shape:", "class Shape(Base):"
+    ).replace("return self.sides", "return self.sides + 1"))
+    third = loop.wait_runs(3)
+    assert outcomes(third)["tests/test_s.py::test_corners"] == "FAILED"
+
+
+def test_a_failed_save_runs_the_affected_tests_in_a_fresh_process(loop_of) -> None:
+    loop = loop_of({"app/__init__.py": "", "app/cart.py": CART, "tests/test_cart.py": TESTS})
+    loop.wait_runs(1)
+    loop.save("app/cart.py", CART.replace("def count(items):", "def count(items:"))
+    second = loop.wait_runs(2)
+    text = "\n".join(second)
+    assert "app/cart.py:8:" in loop.output  # the engine's line, with file:line
+    assert "run in a fresh pytest process" in loop.output
+    assert "error" in second[-1]  # what a fresh run says: it cannot import the module
+    # Fixed: back in the loop's own process.
+    loop.save("app/cart.py", CART.replace("return len(items)", "return len(items) * 1"))
+    third = loop.wait_runs(3)
+    assert "fresh" not in "\n".join(third)
+    assert outcomes(third).get("tests/test_cart.py::test_count") == "PASSED", text
+
+
+ASYNC_TESTS = """
+import pytest
+
+from app import cart
+
+
+@pytest.mark.asyncio
+async def test_async_total():
+    assert cart.total([1]) == 2
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_param(n):
+    assert cart.count([0] * n) == n
+
+
+@pytest.mark.slow
+def test_marked():
+    assert cart.total([]) == 0
+"""
+
+
+def test_flags_asyncio_and_parametrized_tests(loop_of) -> None:
+    loop = loop_of(
+        {"app/__init__.py": "", "app/cart.py": CART, "tests/test_a.py": ASYNC_TESTS},
+        "-x",
+        "-k",
+        "not marked",
+        "-o",
+        "markers=slow",
+    )
+    first = outcomes(loop.wait_runs(1))
+    assert set(first) == {
+        "tests/test_a.py::test_async_total",
+        "tests/test_a.py::test_param[1]",
+        "tests/test_a.py::test_param[2]",
+        "tests/test_a.py::test_param[3]",
+    }
+    loop.save("app/cart.py", CART.replace("return len(items)", "return len(items) + 1"))
+    second = loop.wait_runs(2)
+    # -x: the first failure stops the run.
+    assert outcomes(second) == {"tests/test_a.py::test_param[1]": "FAILED"}
+    assert "stopping after 1 failures" in "\n".join(second)
+    loop.save("app/cart.py", CART.replace("RATE = 2", "RATE = 5"))
+    third = outcomes(loop.wait_runs(3))
+    assert third["tests/test_a.py::test_async_total"] == "FAILED"
+    assert "tests/test_a.py::test_marked" not in third  # -k still applies
+
+
+def test_python_m_hotfunc_test_is_the_same_loop(loop_of) -> None:
+    loop = loop_of(
+        {"app/__init__.py": "", "app/cart.py": CART, "tests/test_cart.py": TESTS},
+        "-q",
+        command=(sys.executable, "-m", "hotfunc", "test"),
+    )
+    assert len(outcomes(loop.wait_runs(1))) == 3
+    loop.save("app/cart.py", CART.replace("* RATE", "* RATE * 1"))
+    assert outcomes(loop.wait_runs(2)) == {"tests/test_cart.py::test_total": "PASSED"}
