@@ -119,9 +119,11 @@ def _names(stmt: ast.stmt) -> set[str]:
     elif isinstance(stmt, (ast.AugAssign, ast.AnnAssign)):
         targets = [stmt.target]
     mentioned: set[str] = set()
-    for node in ast.walk(ast.Module(body=targets, type_ignores=[]) if targets else stmt):
-        if isinstance(node, ast.Name):
-            mentioned.add(node.id)
-        elif isinstance(node, ast.Attribute):
-            mentioned.add(node.attr)
+    roots: list[ast.AST] = [*targets] if targets else [stmt]
+    for root in roots:
+        for node in ast.walk(root):
+            if isinstance(node, ast.Name):
+                mentioned.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                mentioned.add(node.attr)
     return mentioned

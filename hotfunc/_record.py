@@ -12,13 +12,26 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 from types import CodeType, FrameType
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
+from typing import Any
 
 #: A function of the project: its file and qualified name.
 Key = tuple[str, str]
+
+#: The key of a test that started a process, which may run any of the project's code.
+SPAWNS: Key = ("<process>", "")
+
+
+def _spawning() -> frozenset[int]:
+    """The code that starts a child process: its ids."""
+    import multiprocessing.process
+    import subprocess
+
+    starts: list[Any] = [multiprocessing.process.BaseProcess.start]
+    execute = getattr(subprocess.Popen, "_execute_child", None)
+    if execute is not None:
+        starts.append(execute)
+    return frozenset(id(f.__code__) for f in starts)
+
 
 _MONITORING = sys.version_info >= (3, 12)
 # Tool ids sys.monitoring leaves to tools like this one, the debugger's,
@@ -42,6 +55,7 @@ class Recorder:
         self._keys: dict[int, tuple[CodeType, Key | None]] = {}
         #: The names each key's latest code reads (globals and attributes).
         self.names: dict[Key, frozenset[str]] = {}
+        self._spawning = _spawning()
         self._tool: int | None = None
         self.available = False
         self.why_not = ""
@@ -49,7 +63,7 @@ class Recorder:
     def install(self) -> None:
         """Start recording, or set ``why_not`` when another tool holds the hooks."""
         if _MONITORING:
-            monitoring: Any = getattr(sys, "monitoring")  # noqa: B009  # 3.12+ only
+            monitoring = _monitoring()
             for tool in _TOOL_IDS:
                 if monitoring.get_tool(tool) is None:
                     monitoring.use_tool_id(tool, "hotfunc")
@@ -67,7 +81,7 @@ class Recorder:
 
     def uninstall(self) -> None:
         if self._tool is not None:
-            monitoring: Any = getattr(sys, "monitoring")  # noqa: B009
+            monitoring = _monitoring()
             monitoring.set_events(self._tool, 0)
             monitoring.register_callback(self._tool, monitoring.events.PY_START, None)
             monitoring.free_tool_id(self._tool)
@@ -103,9 +117,9 @@ class Recorder:
         if not self.available or self._current is None:
             return
         if _MONITORING:
-            sys.monitoring.restart_events()
+            _monitoring().restart_events()
         else:
-            sys.settrace(self._traced)  # type: ignore[arg-type]  # returns no local tracer
+            sys.settrace(self._traced)
 
     def pause(self) -> None:
         """Stop recording for a while (pytest's own reporting between a test's phases)."""
@@ -120,7 +134,7 @@ class Recorder:
         self._current = {}
         if _MONITORING:
             # Code that ran earlier in this test must count for this part too.
-            sys.monitoring.restart_events()
+            _monitoring().restart_events()
 
     def pop(self) -> frozenset[Key]:
         """The keys since :meth:`push`; they count for the enclosing record too."""
@@ -150,7 +164,9 @@ class Recorder:
             seen = known.get(id(code))
             if seen is None or seen[0] is not code:
                 key: Key | None = None
-                if self._wanted(code.co_filename):
+                if id(code) in self._spawning:
+                    key = SPAWNS
+                elif self._wanted(code.co_filename):
                     key = (code.co_filename, code.co_qualname)
                     self.names[key] = frozenset(code.co_names)
                 seen = known[id(code)] = (code, key)
@@ -159,7 +175,12 @@ class Recorder:
         return frozenset(keys)
 
 
-_DISABLE: object = sys.monitoring.DISABLE if _MONITORING else None
+def _monitoring() -> Any:
+    """``sys.monitoring``, which 3.11 has not."""
+    return getattr(sys, "monitoring")  # noqa: B009
+
+
+_DISABLE: object = _monitoring().DISABLE if _MONITORING else None
 
 
 class Record:

@@ -35,13 +35,14 @@ import pytest
 
 from . import _changes, _registry
 from ._entry import ReloadEvent
-from ._record import Key, Record, Recorder
+from ._record import SPAWNS, Key, Record, Recorder
 from ._watcher import FileWatcher
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from _pytest import nodes
     from _pytest.fixtures import FixtureDef, SubRequest
 
 logger = logging.getLogger("hotfunc")
@@ -80,12 +81,21 @@ def _is_test_file(config: pytest.Config, path: str) -> bool:
     return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
 
 
+# hotfunc's own files: recorded when the project is hotfunc, never applied in
+# place, as the loop runs on them.
+_OWN = os.path.dirname(os.path.realpath(__file__)) + os.sep
+
+
 class _Project:
     """Which files are the project's: below the root, outside installed packages."""
 
     def __init__(self, root: str) -> None:
         self.root = os.path.realpath(root) + os.sep
         self._known: dict[str, bool] = {}
+
+    def hot(self, filename: str) -> bool:
+        """Whether a module of the project may be applied in place."""
+        return self(filename) and not os.path.realpath(filename).startswith(_OWN)
 
     def __call__(self, filename: str) -> bool:
         known = self._known.get(filename)
@@ -104,17 +114,17 @@ def make_imports_hot(config: pytest.Config) -> None:
     from . import _importhook
 
     project = _Project(str(config.rootpath))
-    _importhook.install(lambda filename: project(filename) and not _is_test_file(config, filename))
+    _importhook.install(lambda name: project.hot(name) and not _is_test_file(config, name))
 
 
 class _Keep:
     """The next item for the last test of a run: the fixtures above it stay set up."""
 
-    def __init__(self, item: pytest.Item) -> None:
-        self._chain = item.listchain()[:-1]
+    def __init__(self, node: nodes.Node) -> None:
+        self._chain = node.listchain()[:-1]
 
-    def listchain(self) -> list[pytest.Item]:
-        return self._chain  # type: ignore[return-value]  # teardown_exact reads only this
+    def listchain(self) -> list[nodes.Node]:
+        return self._chain
 
 
 class _LoopWatcher(FileWatcher):
@@ -240,8 +250,9 @@ class Loop:
                 self.config, filename
             ):
                 # conftest.py files are pytest's plugins: applied in place too.
-                with contextlib.suppress(Exception):
-                    hot(module)
+                if self.project.hot(filename):
+                    with contextlib.suppress(Exception):
+                        hot(module)
                 self._remember_text(filename)
         for item in session.items:
             self._remember_item(item)
@@ -268,9 +279,9 @@ class Loop:
         return text
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
         if session.config.option.collectonly:
-            return False  # pytest's own loop
+            return None  # pytest's own loop
         self.session = session
         self._terminal = session.config.pluginmanager.get_plugin("terminalreporter")
         self.items = list(session.items)
@@ -295,7 +306,6 @@ class Loop:
                 keys.close()
             if self.watcher is not None:
                 self.watcher.stop()
-                _registry.watcher = None
             self.recorder.uninstall()
             hotfunc_logger.handlers = handlers
             hotfunc_logger.propagate = propagate
@@ -308,18 +318,28 @@ class Loop:
         return True
 
     def _start_watcher(self) -> None:
+        # Not the process's watcher (_registry.watcher): the tests may start
+        # and stop that one, when the project is one that uses hotfunc.
         watcher = _LoopWatcher(self.inbox, _registry.settings.polling)
-        paths = set(_registry.registry.paths()) | {os.path.realpath(p) for p in self.modules}
-        watcher.start(sorted(paths))
+        watcher.start(sorted(self.texts))
         for path in self.config.args or [str(self.config.rootpath)]:
             folder = os.path.realpath(path)
             if os.path.isdir(folder):
                 watcher.watch(os.path.join(folder, "__init__.py"))
-        with _registry.lock:
-            _registry.watcher = watcher
-            _registry.started = True
+        _registry.started = True
         self.watcher = watcher
+        self._watch_new()
         self._drain_start()
+
+    def _watch_new(self) -> None:
+        """Watch the hot files the tests imported since the last look."""
+        watcher = self.watcher
+        if watcher is None:
+            return
+        for path in _registry.registry.paths():
+            if path not in self.texts:
+                self._remember_text(path)
+                watcher.watch(path)
 
     def _drain_start(self) -> None:
         # The watcher's first pass rereads every file; none changed yet.
@@ -339,7 +359,9 @@ class Loop:
             wanted = set(self.carried["run"]) | self._failed()
             first = [i for i in self.items if i.nodeid in wanted]
             why = f"hotfunc: started afresh: {self.carried['why']} → {_tests(len(first))}"
-        self._run(first, why)
+        if why and self._terminal is not None:
+            self._terminal.write_line(why, bold=True)
+        self._run(first, why, first=True)
         lfplugin = self.config.pluginmanager.get_plugin("lfplugin")
         if lfplugin is not None:
             lfplugin.active = False  # the loop picks tests from now on
@@ -376,24 +398,23 @@ class Loop:
         for changed, applied in batch:
             paths |= changed
             events += applied
+        unvouched: list[str] = []
         for record in self.notes.take():
+            message = record.getMessage()
             if record.levelno >= logging.WARNING:
-                self._say(record.getMessage(), warn=True)
-            if any(phrase in record.getMessage() for phrase in _UNVOUCHED):
-                events.append(
-                    ReloadEvent(None, True, record.getMessage(), 0, 0, action="stale")
-                )
-        failed = [e for e in events if not e.ok and e.action != "stale"]
-        unvouched = [e.error or "" for e in events if e.action in ("stale", "rebuilt", "redefined")]
+                self._say(message, warn=True)
+            if any(phrase in message for phrase in _UNVOUCHED):
+                unvouched.append(message)
         unvouched += [e.error for e in events if e.action == "stale" and e.error]
+        failed = [e for e in events if not e.ok and e.action != "stale"]
+        # A broken file's last good text stays the one to compare with.
         broken = {os.path.realpath(e.file) for e in failed if e.file}
-        # What each file's text changed, the broken files aside: their last
-        # good text stays the one to compare with.
         keys: set[Key] = set()
         names: set[str] = set()
         what: list[str] = []
         recollect: set[str] = set()
-        new_test_files: list[str] = []
+        deleted: set[str] = set()
+        sources_changed = False
         for path in sorted(p for p in paths if p.endswith(".py")):
             real = os.path.realpath(path)
             if real in broken:
@@ -408,11 +429,14 @@ class Loop:
                 with open(real, encoding="utf-8") as file:
                     new = file.read()
             except FileNotFoundError:
-                new = ""
+                if is_test_module and real in self.modules:
+                    deleted.add(real)
+                    what.append(f"{_short(real)} deleted")
+                continue
             except (OSError, UnicodeDecodeError):
                 continue
             if old is None:
-                new_test_files.append(real)
+                unvouched.append(f"{_short(real)}: a new test file")
                 continue
             if new == old:
                 continue
@@ -427,11 +451,18 @@ class Loop:
             if is_test_module:
                 recollect.add(real)
                 self.module_reads[real] = _module_reads(new)
+            elif change:
+                sources_changed = True
+                reason = self._not_in_place(real, change)
+                if reason:
+                    unvouched.append(reason)
             if change:
                 keys |= self.record.keys_in(real, change.qualnames)
                 names |= change.names
                 what.append(_describe(real, change, events))
         keys |= self.record.keys_reading(names, self.recorder.names)
+        if sources_changed:
+            keys.add(SPAWNS)  # a child process may run any of the project's code
         # Test modules that read a changed name at import (a constant, a
         # parametrize list) are imported again, and all their tests run.
         reaching = {
@@ -444,44 +475,73 @@ class Loop:
         fixtures = [fd for fd, fkeys in self.fixture_keys.items() if not fkeys.isdisjoint(keys)]
         for fixturedef in fixtures:
             affected |= self._users_of(fixturedef)
-        if new_test_files:
-            unvouched.append(f"new test file {', '.join(map(_short, new_test_files))}")
         if failed:
-            for event in failed:
-                if event.error:
-                    self._say(event.error, warn=True)
             self._run_fresh(affected | self._failed(), "the save failed")
             return
         if unvouched:
-            for message in unvouched:
-                self._say(message, warn=True)
-            self._restart(affected, "; ".join(m for m in unvouched if m)[:300])
+            self._restart(affected, "; ".join(unvouched))
             return
         for fixturedef in fixtures:
             self._finish(fixturedef)
         added: set[str] = set()
-        for path in sorted(recollect):
+        for path in sorted(recollect | deleted):
             before = {i.nodeid for i in self.items if _module_path(i) == path}
-            self._recollect(path)
+            if path in deleted:
+                self._drop(path)
+            else:
+                self._recollect(path)
             now = {i.nodeid for i in self.items if _module_path(i) == path}
             added |= now if path in reaching else now - before
             for gone in before - now:
                 self.record.forget(gone)
                 self.outcomes.pop(gone, None)
+        if not what:
+            return  # the files are as they were (the watcher's first look, a touch)
         failed_before = self._failed()
         run = affected | added | failed_before
         items = [i for i in self.items if i.nodeid in run]
-        if not what:
-            return  # the files are as they were (the watcher's first look, a touch)
         counts = []
         if affected or added:
             counts.append(f"{len((affected | added) & {i.nodeid for i in items})} affected")
         if failed_before - affected - added:
             counts.append(f"{len(failed_before - affected - added)} failed last time")
-        line = f"hotfunc: {'; '.join(what) or 'saved'} → {_tests(len(items))}"
+        line = f"hotfunc: {'; '.join(what)} → {_tests(len(items))}"
         if counts:
             line += f" ({', '.join(counts)})"
         self._run(items, line)
+
+    def _not_in_place(self, path: str, change: _changes.Change) -> str:
+        """Why a changed file of the project was not brought to a fresh import's state, if so."""
+        sources = _registry.registry.sources_at(path)
+        if not sources:
+            return f"{_short(path)} is not applied in place (it is not hot)"
+        if os.path.basename(path) != "conftest.py" or not change.names:
+            return ""
+        # pytest read the fixtures and hooks of a conftest.py at its start.
+        namespace = sources[0].namespace or {}
+        for name in sorted(change.names):
+            value = namespace.get(name)
+            fixture = value is not None and type(value).__name__ == "FixtureFunctionDefinition"
+            if fixture or name.startswith("pytest_") or self._is_fixture_name(name):
+                return f"{_short(path)}: fixture or hook {name!r} added, removed or redefined"
+        return ""
+
+    def _is_fixture_name(self, name: str) -> bool:
+        manager = self.session._fixturemanager
+        known = getattr(manager, "_arg2node2fixturedefs", None)
+        if known is None:
+            known = getattr(manager, "_arg2fixturedefs", {})
+        return name in known
+
+    def _drop(self, path: str) -> None:
+        """A deleted test module: its tests go."""
+        old = self.modules.pop(path, None)
+        if old is not None:
+            self._teardown(_Keep(old))
+        self.items = [i for i in self.items if _module_path(i) != path]
+        self.session.items = self.items
+        self.texts.pop(path, None)
+        self.module_reads.pop(path, None)
 
     def _users_of(self, fixturedef: FixtureDef[Any]) -> set[str]:
         base = fixturedef.baseid
@@ -516,7 +576,7 @@ class Loop:
         stale = _fixtures_under(session._fixturemanager, old)
         for fd in stale:
             self._finish(fd)
-        node = type(old).from_parent(old.parent, path=old.path)  # type: ignore[arg-type]
+        node = type(old).from_parent(old.parent, path=old.path)
         items = list(session.genitems(node))
         _forget_fixtures(session._fixturemanager, old, stale)
         if items:
@@ -536,10 +596,10 @@ class Loop:
         nodeids = {i.nodeid for i in self.items}
         return {n for n, o in self.outcomes.items() if o in _FAILED and n in nodeids}
 
-    def _run(self, items: list[pytest.Item], why: str) -> None:
+    def _run(self, items: list[pytest.Item], why: str, first: bool = False) -> None:
         session = self.session
         terminal = self._terminal
-        if terminal is not None:
+        if terminal is not None and not first:
             from _pytest import timing
 
             if why:
@@ -575,6 +635,7 @@ class Loop:
                     terminal.write_sep("!", str(session.shouldfail), red=True)
                 terminal.summary_stats()
         logger.debug("ran %d tests in %.3f s", len(items), time.perf_counter() - started)
+        self._watch_new()
 
     def _teardown(self, nextitem: Any) -> None:
         """Tear down what ``nextitem`` (None: everything) does not need."""
@@ -634,9 +695,7 @@ class Loop:
             "run": sorted(run),
             "outcomes": self.outcomes,
             "tests": {n: sorted(map(list, keys)) for n, keys in self.record.tests.items()},
-            "names": [
-                [list(key), sorted(names)] for key, names in self.recorder.names.items()
-            ],
+            "names": [[list(key), sorted(names)] for key, names in self.recorder.names.items()],
         }
         handle, path = tempfile.mkstemp(prefix="hotfunc-loop-", suffix=".json")
         with os.fdopen(handle, "w", encoding="utf-8") as file:

@@ -53,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.hot:
         from . import _testloop
 
-        if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", 0):
+        if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None):
             raise pytest.UsageError("--hot runs the tests in one process; leave out -n")
         config.pluginmanager.register(_testloop.Loop(config), "hotfunc-loop")
     elif config.option.hot_report:

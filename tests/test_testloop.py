@@ -194,17 +194,15 @@ def test_a_source_save_runs_the_tests_that_ran_the_changed_function(loop_of) -> 
 def test_a_test_module_save_collects_it_again(loop_of) -> None:
     loop = loop_of({"app/__init__.py": "", "app/cart.py": CART, "tests/test_cart.py": TESTS})
     loop.wait_runs(1)
-    changed = (
-        TESTS.replace("def test_plain():\n    assert 1 + 1 == 2\n", "")
-        .replace("== 2\n", "== 3\n")
-        + textwrap.dedent(
-            """
+    changed = TESTS.replace("def test_plain():\n    assert 1 + 1 == 2\n", "").replace(
+        "== 2\n", "== 3\n"
+    ) + textwrap.dedent(
+        """
 
             @pytest.mark.parametrize("n", [1, 2])
             def test_new(n):
                 assert cart.count([0] * n) == n
             """
-        )
     )
     loop.save("tests/test_cart.py", "import pytest\n" + changed)
     second = loop.wait_runs(2)
@@ -310,9 +308,11 @@ def test_a_class_rebuilt_starts_the_loop_afresh(loop_of) -> None:
     loop = loop_of({"app/__init__.py": "", "app/shapes.py": shapes, "tests/test_s.py": tests})
     loop.wait_runs(1)
     # A new base: the class is rebuilt; SHARED, made at import, keeps the old one.
-    loop.save("app/shapes.py", "class Base:\n    pass\n\n\n" + textwrap.dedent(shapes).replace(
-        "class Shape:", "class Shape(Base):"
-    ))
+    loop.save(
+        "app/shapes.py",
+        "class Base:\n    pass\n\n\n"
+        + textwrap.dedent(shapes).replace("class Shape:", "class Shape(Base):"),
+    )
     second = loop.wait_runs(2)
     text = "\n".join(second)
     assert "starting afresh in a new process" in loop.output
@@ -322,9 +322,13 @@ def test_a_class_rebuilt_starts_the_loop_afresh(loop_of) -> None:
         "tests/test_s.py::test_corners": "PASSED",
     }
     # The fresh process goes on as a loop.
-    loop.save("app/shapes.py", "class Base:\n    pass\n\n\n" + textwrap.dedent(shapes).replace(
-        "class Shape:", "class Shape(Base):"
-    ).replace("return self.sides", "return self.sides + 1"))
+    loop.save(
+        "app/shapes.py",
+        "class Base:\n    pass\n\n\n"
+        + textwrap.dedent(shapes)
+        .replace("class Shape:", "class Shape(Base):")
+        .replace("return self.sides", "return self.sides + 1"),
+    )
     third = loop.wait_runs(3)
     assert outcomes(third)["tests/test_s.py::test_corners"] == "FAILED"
 
