@@ -505,9 +505,12 @@ class Loop:
             counts.append(f"{len((affected | added) & {i.nodeid for i in items})} affected")
         if failed_before - affected - added:
             counts.append(f"{len(failed_before - affected - added)} failed last time")
-        line = f"hotfunc: {'; '.join(what)} → {_tests(len(items))}"
+        line = f"hotfunc: {'; '.join(what)} → {_tests(len(items)) if items else 'no test to run'}"
         if counts:
             line += f" ({', '.join(counts)})"
+        if not items:
+            self._say(line)
+            return
         self._run(items, line)
 
     def _not_in_place(self, path: str, change: _changes.Change) -> str:
