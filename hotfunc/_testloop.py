@@ -313,8 +313,8 @@ class Loop:
             self._teardown(None)
         failing = sum(1 for o in self.outcomes.values() if o in _FAILED)
         session.testsfailed = failing
-        if self._terminal is not None:
-            self._terminal.no_summary = True  # the last run's summary was shown
+        # The last run's report was shown: pytest's closing summary gives its line only.
+        self.config.option.no_summary = True
         return True
 
     def _start_watcher(self) -> None:

@@ -8,6 +8,7 @@ each), and pytest's summary line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -407,3 +408,116 @@ def test_python_m_hotfunc_test_is_the_same_loop(loop_of) -> None:
     assert len(outcomes(loop.wait_runs(1))) == 3
     loop.save("app/cart.py", CART.replace("* RATE", "* RATE * 1"))
     assert outcomes(loop.wait_runs(2)) == {"tests/test_cart.py::test_total": "PASSED"}
+
+
+class TerminalLoop:
+    """The loop on a pseudo-terminal of its own, as a developer starts it."""
+
+    def __init__(self, root: Path, *args: str) -> None:
+        import pty
+
+        command = [sys.executable, "-m", "pytest", "--hot", "-p", "no:cacheprovider", "--color=no"]
+        command += args
+        env = _env()
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: the pty is its controlling terminal
+            os.chdir(root)
+            os.execve(sys.executable, command, env)
+        self.chunks: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.fd, 4096)
+            except OSError:
+                return
+            if not data:
+                return
+            self.chunks.append(data.decode(errors="replace"))
+
+    @property
+    def output(self) -> str:
+        return "".join(self.chunks).replace("\r\n", "\n")
+
+    def summaries(self) -> list[str]:
+        return re.findall(r"=+ ([^=\n]* in [\d.]+s) =+", self.output)
+
+    def press(self, key: str) -> None:
+        os.write(self.fd, key.encode())
+
+    def exit_code(self, timeout: float = 20) -> int:
+        status: list[int] = []
+
+        def ended() -> bool:
+            pid, code = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                status.append(code)
+            return bool(pid)
+
+        wait_for(ended, timeout)
+        return os.waitstatus_to_exitcode(status[0])
+
+    def close(self) -> None:
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            os.kill(self.pid, 9)
+            os.waitpid(self.pid, 0)
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+@pytest.fixture
+def terminal_loop(tmp_path: Path):
+    started: list[TerminalLoop] = []
+
+    def start(files: dict[str, str], *args: str) -> TerminalLoop:
+        loop = TerminalLoop(project(tmp_path, files), *args)
+        started.append(loop)
+        return loop
+
+    yield start
+    for loop in started:
+        loop.close()
+
+
+def test_keys_run_the_failed_tests_all_tests_and_quit(terminal_loop) -> None:
+    tests = TESTS.replace("assert 1 + 1 == 2", "assert 1 + 1 == 3")
+    loop = terminal_loop({"app/__init__.py": "", "app/cart.py": CART, "tests/test_cart.py": tests})
+    wait_for(lambda: "Enter runs the failed tests again" in loop.output, timeout=30)
+    assert loop.summaries() == [loop.summaries()[0]] and "1 failed, 2 passed" in loop.summaries()[0]
+    loop.press("\n")
+    wait_for(lambda: len(loop.summaries()) == 2, timeout=20)
+    assert loop.summaries()[1].startswith("1 failed in")
+    loop.press("a")
+    wait_for(lambda: len(loop.summaries()) == 3, timeout=20)
+    assert loop.summaries()[2].startswith("1 failed, 2 passed in")
+    loop.press("q")
+    assert loop.exit_code() == 1, loop.output[-3000:]  # a test fails, as pytest says
+    assert "Traceback" not in loop.output
+
+
+def test_ctrl_c_quits_cleanly_and_tears_the_fixtures_down(terminal_loop) -> None:
+    conftest = """
+    import pytest
+
+
+    @pytest.fixture(scope="session")
+    def db():
+        yield 1
+        print("db torn down")
+    """
+    loop = terminal_loop(
+        {
+            "app/__init__.py": "",
+            "app/cart.py": CART,
+            "tests/conftest.py": conftest,
+            "tests/test_cart.py": TESTS.replace("def test_plain():", "def test_plain(db):"),
+        },
+        "-s",
+    )
+    wait_for(lambda: "watching for saves" in loop.output, timeout=30)
+    loop.press("\x03")
+    assert loop.exit_code() == 0
+    assert "db torn down" in loop.output
+    assert "Traceback" not in loop.output and "KeyboardInterrupt" not in loop.output
