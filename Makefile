@@ -32,14 +32,16 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 
 $(BENCH_STAMP): pyproject.toml
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dask,ray]' matplotlib
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dask,ray,pytest]' matplotlib
 	-$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check jurigged reloading ipython
+	-$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check pytest-watcher pytest-testmon
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/run.py
 	$(BENCH_VENV)/bin/python bench/scale.py
 	$(BENCH_VENV)/bin/python bench/processes.py --json bench/processes.json
+	$(BENCH_VENV)/bin/python bench/testloop.py --json bench/testloop.json
 	$(BENCH_VENV)/bin/python bench/plot.py
 
 bench-quick: $(BENCH_STAMP)
