@@ -4,7 +4,13 @@ A test's record is the set of functions of the project it ran, as keys
 ``(filename, qualname)``: a key outlives the code object a save replaces.
 On 3.12 and later, ``sys.monitoring`` reports the first start of each code
 object per test, and nothing more until the next test.  On 3.11, a trace
-function that traces no lines sees each call while a test runs, and only then.
+function that traces no lines sees each call.
+
+Either way recording is on only in the windows where the project's code
+runs: the test function's call, a fixture's function, the teardown of a
+test that uses the project's fixtures.  pytest's own machinery around them
+runs hundreds of calls per test, and recording those would cost more than
+the test itself.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ class Recorder:
         self.names: dict[Key, frozenset[str]] = {}
         self._spawning = _spawning()
         self._tool: int | None = None
+        self._depth = 0
         self.available = False
         self.why_not = ""
 
@@ -68,7 +75,6 @@ class Recorder:
                 if monitoring.get_tool(tool) is None:
                     monitoring.use_tool_id(tool, "hotfunc")
                     monitoring.register_callback(tool, monitoring.events.PY_START, self._started)
-                    monitoring.set_events(tool, monitoring.events.PY_START)
                     self._tool = tool
                     self.available = True
                     return
@@ -105,26 +111,39 @@ class Recorder:
             current[id(code)] = code
 
     def begin(self) -> None:
-        """Record afresh, until :meth:`end`."""
+        """Record afresh, until :meth:`end`, in the windows :meth:`resume` opens."""
         if not self.available:
             return
         self._current = {}
         self._outer.clear()
-        self.resume()
+        self._depth = 0
+        if _MONITORING:
+            # Code that ran in an earlier test must count for this one too.
+            _monitoring().restart_events()
 
     def resume(self) -> None:
-        """Record again after :meth:`pause`, into the same record."""
+        """Open a recording window; windows nest, until as many :meth:`pause` calls."""
         if not self.available or self._current is None:
             return
-        if _MONITORING:
-            _monitoring().restart_events()
-        else:
-            sys.settrace(self._traced)
+        self._depth += 1
+        if self._depth == 1:
+            self._switch(True)
 
     def pause(self) -> None:
-        """Stop recording for a while (pytest's own reporting between a test's phases)."""
-        if not _MONITORING and self.available:
-            sys.settrace(None)
+        """Close the window :meth:`resume` opened."""
+        if self._depth == 0:
+            return
+        self._depth -= 1
+        if self._depth == 0:
+            self._switch(False)
+
+    def _switch(self, on: bool) -> None:
+        if _MONITORING:
+            if self._tool is not None:
+                events = _monitoring().events.PY_START if on else 0
+                _monitoring().set_events(self._tool, events)
+        else:
+            sys.settrace(self._traced if on else None)
 
     def push(self) -> None:
         """Record a part of the current record on its own (a fixture's set-up)."""
@@ -149,7 +168,9 @@ class Recorder:
         """The keys since :meth:`begin`; recording stops."""
         current = self._current
         self._current = None
-        self.pause()
+        if self._depth:
+            self._depth = 0
+            self._switch(False)
         if current is None:
             return frozenset()
         for outer in self._outer:

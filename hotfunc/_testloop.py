@@ -200,7 +200,20 @@ class Loop:
             self.record.update(item.nodeid, self.recorder.end())
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_setup(self) -> Generator[None, object, object]:
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        # A test function is recorded by pytest_pyfunc_call; other kinds of
+        # items (unittest cases, doctests) in the whole of their call phase.
+        whole = not isinstance(item, pytest.Function)
+        if whole:
+            self.recorder.resume()
+        try:
+            return (yield)
+        finally:
+            if whole:
+                self.recorder.pause()
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_pyfunc_call(self) -> Generator[None, object, object]:
         self.recorder.resume()
         try:
             return (yield)
@@ -208,31 +221,38 @@ class Loop:
             self.recorder.pause()
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_call(self) -> Generator[None, object, object]:
-        self.recorder.resume()
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, object, object]:
+        # Only the project's fixtures run the project's code as they finish.
+        ours = self._uses_project_fixtures(item)
+        if ours:
+            self.recorder.resume()
         try:
             return (yield)
         finally:
-            self.recorder.pause()
+            if ours:
+                self.recorder.pause()
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_teardown(self) -> Generator[None, object, object]:
-        self.recorder.resume()
-        try:
-            return (yield)
-        finally:
-            self.recorder.pause()
-
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_fixture_setup(
         self, fixturedef: FixtureDef[Any], request: SubRequest
     ) -> Generator[None, object, object]:
         self.recorder.push()
+        self.recorder.resume()
         try:
             return (yield)
         finally:
+            self.recorder.pause()
             self.fixture_keys[fixturedef] = self.recorder.pop()
             self.fixture_requests[fixturedef] = request
+
+    def _uses_project_fixtures(self, item: pytest.Item) -> bool:
+        info = getattr(item, "_fixtureinfo", None)
+        for fixturedefs in getattr(info, "name2fixturedefs", {}).values():
+            for fixturedef in fixturedefs:
+                code = getattr(fixturedef.func, "__code__", None)
+                if code is not None and self.project(code.co_filename):
+                    return True
+        return False
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.outcomes[report.nodeid] = outcome_of(report, self.outcomes.get(report.nodeid))
