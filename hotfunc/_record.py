@@ -63,6 +63,8 @@ class Recorder:
         self.names: dict[Key, frozenset[str]] = {}
         self._spawning = _spawning()
         self._tool: int | None = None
+        self._finder: int | None = None
+        self._muted: list[CodeType] = []
         self._depth = 0
         self.available = False
         self.why_not = ""
@@ -71,14 +73,18 @@ class Recorder:
         """Start recording, or set ``why_not`` when another tool holds the hooks."""
         if _MONITORING:
             monitoring = _monitoring()
-            for tool in _TOOL_IDS:
-                if monitoring.get_tool(tool) is None:
-                    monitoring.use_tool_id(tool, "hotfunc")
-                    monitoring.register_callback(tool, monitoring.events.PY_START, self._started)
-                    self._tool = tool
-                    self.available = True
-                    return
-            self.why_not = "every sys.monitoring tool id is taken"
+            free = [tool for tool in _TOOL_IDS if monitoring.get_tool(tool) is None]
+            if len(free) < 2:
+                self.why_not = "the sys.monitoring tool ids hotfunc uses are taken"
+                return
+            self._finder, self._tool = free[:2]
+            start = monitoring.events.PY_START
+            monitoring.use_tool_id(self._finder, "hotfunc (finding the project's code)")
+            monitoring.register_callback(self._finder, start, self._found)
+            monitoring.use_tool_id(self._tool, "hotfunc (recording tests)")
+            monitoring.register_callback(self._tool, start, self._started)
+            monitoring.set_events(self._finder, start)
+            self.available = True
             return
         if sys.gettrace() is not None:
             self.why_not = f"a trace function is set already ({sys.gettrace()!r})"
@@ -86,21 +92,45 @@ class Recorder:
         self.available = True
 
     def uninstall(self) -> None:
-        if self._tool is not None:
+        if self._tool is not None and self._finder is not None:
             monitoring = _monitoring()
-            monitoring.set_events(self._tool, 0)
-            monitoring.register_callback(self._tool, monitoring.events.PY_START, None)
-            monitoring.free_tool_id(self._tool)
-            self._tool = None
+            for tool in (self._finder, self._tool):
+                monitoring.set_events(tool, 0)
+                monitoring.register_callback(tool, monitoring.events.PY_START, None)
+                monitoring.free_tool_id(tool)
+            self._tool = self._finder = None
         self.available = False
 
-    # -- 3.12+: the first start of each code object, until restart_events().
+    # -- 3.12+: two tools.  The finder sees each code object start once, ever,
+    # and gives the project's code the recorder's local events; the rest of
+    # the process (pytest, the libraries) never costs anything again.  The
+    # recorder mutes a code object once it ran twice in a test, and the next
+    # test unmutes it: no restart_events(), which would wake all the code.
+
+    def _found(self, code: CodeType, offset: int) -> object:
+        if id(code) in self._spawning or self._wanted(code.co_filename):
+            if self._tool is not None:
+                _monitoring().set_local_events(self._tool, code, _monitoring().events.PY_START)
+            self._started(code, offset)  # this start came before the recorder's events
+        return _DISABLE
 
     def _started(self, code: CodeType, offset: int) -> object:
         current = self._current
-        if current is not None:
+        if current is None or not self._depth:
+            return None
+        if id(code) not in current:
             current[id(code)] = code
-        return _DISABLE
+        elif self._tool is not None:
+            _monitoring().set_local_events(self._tool, code, 0)
+            self._muted.append(code)
+        return None
+
+    def _unmute(self) -> None:
+        if self._muted and self._tool is not None:
+            monitoring = _monitoring()
+            for code in self._muted:
+                monitoring.set_local_events(self._tool, code, monitoring.events.PY_START)
+            self._muted.clear()
 
     # -- 3.11: a trace function on calls only.
 
@@ -117,9 +147,8 @@ class Recorder:
         self._current = {}
         self._outer.clear()
         self._depth = 0
-        if _MONITORING:
-            # Code that ran in an earlier test must count for this one too.
-            _monitoring().restart_events()
+        # Code that ran in an earlier test must count for this one too.
+        self._unmute()
 
     def resume(self) -> None:
         """Open a recording window; windows nest, until as many :meth:`pause` calls."""
@@ -138,11 +167,7 @@ class Recorder:
             self._switch(False)
 
     def _switch(self, on: bool) -> None:
-        if _MONITORING:
-            if self._tool is not None:
-                events = _monitoring().events.PY_START if on else 0
-                _monitoring().set_events(self._tool, events)
-        else:
+        if not _MONITORING:
             sys.settrace(self._traced if on else None)
 
     def push(self) -> None:
@@ -151,9 +176,8 @@ class Recorder:
             return
         self._outer.append(self._current)
         self._current = {}
-        if _MONITORING:
-            # Code that ran earlier in this test must count for this part too.
-            _monitoring().restart_events()
+        # Code that ran earlier in this test must count for this part too.
+        self._unmute()
 
     def pop(self) -> frozenset[Key]:
         """The keys since :meth:`push`; they count for the enclosing record too."""

@@ -199,11 +199,11 @@ class Loop:
         finally:
             self.record.update(item.nodeid, self.recorder.end())
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
-        # A test function is recorded by pytest_pyfunc_call; other kinds of
-        # items (unittest cases, doctests) in the whole of their call phase.
-        whole = not isinstance(item, pytest.Function)
+        # A plain test function is recorded by pytest_pyfunc_call; items that
+        # run otherwise (unittest cases, doctests) in the whole of runtest().
+        whole = type(item).runtest is not pytest.Function.runtest
         if whole:
             self.recorder.resume()
         try:

@@ -350,6 +350,82 @@ def test_a_failed_save_runs_the_affected_tests_in_a_fresh_process(loop_of) -> No
     assert outcomes(third).get("tests/test_cart.py::test_count") == "PASSED", text
 
 
+HELPERS = """
+def seed():
+    return 3
+
+
+def close(log):
+    log.append("closed")
+
+
+def unit():
+    return 1
+"""
+
+WINDOW_TESTS = """
+import unittest
+
+import pytest
+
+from app import helpers
+
+LOG = []
+
+
+@pytest.fixture
+def seeded():
+    yield helpers.seed()
+    helpers.close(LOG)
+
+
+def test_seeded(seeded):
+    assert seeded == 3
+
+
+class TestUnit(unittest.TestCase):
+    def test_unit(self):
+        self.assertEqual(helpers.unit(), helpers.unit())
+        self.assertEqual(helpers.unit(), 1)
+
+
+def test_unit_again():
+    assert helpers.unit() == 1
+
+
+def test_other():
+    assert True
+"""
+
+
+def test_code_run_by_fixtures_their_teardown_and_unittest_cases_is_recorded(loop_of) -> None:
+    # Recording is on only where the project's code runs: each of these
+    # places must still reach the tests, and nothing else.
+    loop = loop_of(
+        {"app/__init__.py": "", "app/helpers.py": HELPERS, "tests/test_w.py": WINDOW_TESTS}
+    )
+    assert set(outcomes(loop.wait_runs(1)).values()) == {"PASSED"}
+    seeded, unit = "tests/test_w.py::test_seeded", "tests/test_w.py::TestUnit::test_unit"
+    # A function that ran more than once in a test is recorded for the next ones too.
+    again = "tests/test_w.py::test_unit_again"
+
+    loop.save("app/helpers.py", HELPERS.replace("return 3", "return 4"))
+    assert outcomes(loop.wait_runs(2)) == {seeded: "FAILED"}
+    loop.save("app/helpers.py", HELPERS)
+    assert outcomes(loop.wait_runs(3)) == {seeded: "PASSED"}
+
+    loop.save("app/helpers.py", HELPERS.replace("return 1", "return 2"))
+    assert outcomes(loop.wait_runs(4)) == {unit: "FAILED", again: "FAILED"}
+
+    # Back, and the fixture's teardown breaks: the failed case and the test
+    # whose teardown runs the changed code.
+    loop.save("app/helpers.py", HELPERS.replace('log.append("closed")', "log.missing()"))
+    fifth = loop.wait_runs(5)
+    assert set(outcomes(fifth)) == {seeded, unit, again}
+    assert f"ERROR {seeded}" in "\n".join(fifth)
+    assert outcomes(fifth)[unit] == outcomes(fifth)[again] == "PASSED"
+
+
 ASYNC_TESTS = """
 import pytest
 
