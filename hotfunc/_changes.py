@@ -28,19 +28,36 @@ class Change:
         return bool(self.qualnames or self.names)
 
 
-def compare(old: str, new: str, filename: str) -> Change:
+class Snapshot:
+    """One text of a file, parsed and compiled once: the next save compares with it."""
+
+    __slots__ = ("body", "codes", "text")
+
+    def __init__(self, text: str, filename: str) -> None:
+        """Raises SyntaxError when ``text`` does not parse."""
+        tree = ast.parse(text, filename)
+        self.text = text
+        self.body = tree.body
+        self.codes = _codes(tree, filename)
+
+
+_EMPTY = ast.Module(body=[], type_ignores=[])
+
+
+def compare(old: str | Snapshot, new: str | Snapshot, filename: str) -> Change:
     """What changed from ``old`` to ``new``; raises SyntaxError when ``new`` does not parse."""
     change = Change()
-    new_tree = ast.parse(new, filename)
-    try:
-        old_tree = ast.parse(old, filename)
-    except SyntaxError:  # the last text seen was mid-save: everything is new
-        old_tree = ast.Module(body=[], type_ignores=[])
-    _statements(old_tree.body, new_tree.body, "", change)
-    old_codes = _codes(old_tree, filename)
-    new_codes = _codes(new_tree, filename)
-    for qualname in old_codes.keys() | new_codes.keys():
-        if old_codes.get(qualname) != new_codes.get(qualname):
+    if not isinstance(new, Snapshot):
+        new = Snapshot(new, filename)
+    if not isinstance(old, Snapshot):
+        try:
+            old = Snapshot(old, filename)
+        except SyntaxError:  # the last text seen was mid-save: everything is new
+            old = Snapshot.__new__(Snapshot)
+            old.text, old.body, old.codes = "", _EMPTY.body, {}
+    _statements(old.body, new.body, "", change)
+    for qualname in old.codes.keys() | new.codes.keys():
+        if old.codes.get(qualname) != new.codes.get(qualname):
             change.qualnames.add(qualname)
     change.qualnames.discard("<module>")
     return change

@@ -174,6 +174,8 @@ class Loop:
         self.record = Record()
         self.outcomes: dict[str, str] = {}
         self.texts: dict[str, str] = {}
+        # The last text of each saved file, parsed: a file saved again is parsed once.
+        self.snapshots: dict[str, _changes.Snapshot] = {}
         self.modules: dict[str, pytest.Module] = {}
         self.module_reads: dict[str, set[str]] = {}
         self.fixture_keys: dict[FixtureDef[Any], frozenset[Key]] = {}
@@ -460,14 +462,19 @@ class Loop:
                 continue
             if new == old:
                 continue
+            last = self.snapshots.get(real)
             try:
-                change = _changes.compare(old, new, real)
+                after = _changes.Snapshot(new, real)
+                change = _changes.compare(
+                    last if last is not None and last.text == old else old, after, real
+                )
             except SyntaxError as exc:
                 if is_test_module:
                     recollect.add(real)  # the collection error is the report
                     what.append(f"{_short(real)}:{exc.lineno}: {exc.msg}")
                 continue
             self.texts[real] = new
+            self.snapshots[real] = after
             if is_test_module:
                 recollect.add(real)
                 self.module_reads[real] = _module_reads(new)
@@ -564,6 +571,7 @@ class Loop:
         self.items = [i for i in self.items if _module_path(i) != path]
         self.session.items = self.items
         self.texts.pop(path, None)
+        self.snapshots.pop(path, None)
         self.module_reads.pop(path, None)
 
     def _users_of(self, fixturedef: FixtureDef[Any]) -> set[str]:
