@@ -75,7 +75,8 @@ class Recorder:
             monitoring = _monitoring()
             free = [tool for tool in _TOOL_IDS if monitoring.get_tool(tool) is None]
             if len(free) < 2:
-                self.why_not = "the sys.monitoring tool ids hotfunc uses are taken"
+                ids = ", ".join(map(str, _TOOL_IDS))
+                self.why_not = f"fewer than two of the sys.monitoring tool ids {ids} are free"
                 return
             self._finder, self._tool = free[:2]
             start = monitoring.events.PY_START

@@ -317,6 +317,12 @@ class Loop:
         hotfunc_logger.propagate = False
         hotfunc_logger.setLevel(logging.INFO)
         self.recorder.install()
+        if not self.recorder.available:
+            self._say(
+                f"cannot record which code each test runs: {self.recorder.why_not}; "
+                "each save runs every test",
+                warn=True,
+            )
         keys = _Keys(self.inbox) if keys_from_terminal else None
         try:
             self._start_watcher()
@@ -499,6 +505,8 @@ class Loop:
         }
         recollect |= reaching
         affected = self.record.tests_of(keys)
+        if not self.recorder.available and sources_changed:
+            affected = {i.nodeid for i in self.items}
         fixtures = [fd for fd, fkeys in self.fixture_keys.items() if not fkeys.isdisjoint(keys)]
         for fixturedef in fixtures:
             affected |= self._users_of(fixturedef)

@@ -426,6 +426,39 @@ def test_code_run_by_fixtures_their_teardown_and_unittest_cases_is_recorded(loop
     assert outcomes(fifth)[unit] == outcomes(fifth)[again] == "PASSED"
 
 
+TAKES_THE_HOOKS = """
+import sys
+
+# Another tool (a debugger, coverage) holds the hooks the loop records with.
+if sys.version_info >= (3, 12):
+    for tool in (3, 4, 5):
+        sys.monitoring.use_tool_id(tool, "another tool")
+else:
+    sys.settrace(lambda *args: None)
+"""
+
+
+def test_without_the_recording_hooks_each_save_runs_every_test(loop_of) -> None:
+    loop = loop_of(
+        {
+            "app/__init__.py": "",
+            "app/cart.py": CART,
+            "tests/conftest.py": TAKES_THE_HOOKS,
+            "tests/test_cart.py": TESTS,
+        }
+    )
+    assert len(outcomes(loop.wait_runs(1))) == 3
+    assert "cannot record which code each test runs" in loop.output
+    assert "each save runs every test" in loop.output
+    loop.save("app/cart.py", CART.replace("return len(items)", "return len(items) + 1"))
+    second = outcomes(loop.wait_runs(2))
+    assert second == {
+        "tests/test_cart.py::test_total": "PASSED",
+        "tests/test_cart.py::test_count": "FAILED",
+        "tests/test_cart.py::test_plain": "PASSED",
+    }
+
+
 ASYNC_TESTS = """
 import pytest
 
