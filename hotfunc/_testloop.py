@@ -134,19 +134,38 @@ class _LoopWatcher(FileWatcher):
         super().__init__(polling=polling, interval=0.5)
         self._inbox = inbox
 
+    def _changed(self, paths: set[str]) -> None:
+        _applying.on = True
+        try:
+            super()._changed(paths)
+        finally:
+            _applying.on = False
+
     def applied(self, paths: set[str], events: list[ReloadEvent]) -> None:
         self._inbox.put(("save", (paths, events)))
 
 
-class _Notes(logging.Handler):
-    """What the engine says while the loop runs: told on pytest's thread, between runs."""
+#: ``on`` while this thread applies a save for the loop.
+_applying = threading.local()
+
+
+class _Notes(logging.Filter):
+    """What the engine says as it applies a save: told on pytest's thread, between runs.
+
+    The engine's lines would otherwise land in a running test's captured
+    output.  What hotfunc says on any other thread (a test of a project that
+    uses hotfunc) goes where it goes in a plain run.
+    """
 
     def __init__(self) -> None:
-        super().__init__(logging.INFO)
+        super().__init__()
         self.records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.put(record)
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(_applying, "on", False):
+            self.records.put(record)
+            return False
+        return True
 
     def take(self) -> list[logging.LogRecord]:
         taken: list[logging.LogRecord] = []
@@ -309,12 +328,8 @@ class Loop:
         self.items = list(session.items)
         self._carry_over()
         hotfunc_logger = logging.getLogger("hotfunc")
-        propagate = hotfunc_logger.propagate
-        handlers = list(hotfunc_logger.handlers)
         level = hotfunc_logger.level
-        # The engine's lines would land in a running test's captured output.
-        hotfunc_logger.handlers = [self.notes]
-        hotfunc_logger.propagate = False
+        hotfunc_logger.addFilter(self.notes)
         hotfunc_logger.setLevel(logging.INFO)
         self.recorder.install()
         if not self.recorder.available:
@@ -335,8 +350,7 @@ class Loop:
             if self.watcher is not None:
                 self.watcher.stop()
             self.recorder.uninstall()
-            hotfunc_logger.handlers = handlers
-            hotfunc_logger.propagate = propagate
+            hotfunc_logger.removeFilter(self.notes)
             hotfunc_logger.setLevel(level)
             self._teardown(None)
         failing = sum(1 for o in self.outcomes.values() if o in _FAILED)
@@ -689,7 +703,7 @@ class Loop:
 
     def _say(self, message: str, warn: bool = False) -> None:
         terminal = self._terminal
-        line = message if message.startswith("hotfunc") else f"hotfunc: {message}"
+        line = message if message.startswith("hotfunc: ") else f"hotfunc: {message}"
         if terminal is not None:
             terminal.write_line(line, yellow=warn)
         else:

@@ -285,6 +285,24 @@ def test_session_fixtures_stay_up_and_a_changed_fixture_is_set_up_again(loop_of)
     assert "['db', 'db']" in "\n".join(fourth)  # set up a second time, not more
 
 
+def test_hot_fresh_fixtures_sets_every_fixture_up_on_each_run(loop_of) -> None:
+    loop = loop_of(
+        {
+            "app/__init__.py": "",
+            "tests/__init__.py": "",
+            "tests/conftest.py": FIXTURES,
+            "tests/test_db.py": FIXTURE_TESTS,
+        },
+        "--hot-fresh-fixtures",
+    )
+    assert set(outcomes(loop.wait_runs(1)).values()) == {"PASSED"}
+    # The session fixture's code is the same, and it is set up again all the same.
+    loop.save("tests/test_db.py", FIXTURE_TESTS.replace('== ["db"]', '== ["db"] * 1'))
+    second = loop.wait_runs(2)
+    assert outcomes(second) == {"tests/test_db.py::test_setups": "FAILED"}
+    assert "['db', 'db']" in "\n".join(second)
+
+
 def test_a_class_rebuilt_starts_the_loop_afresh(loop_of) -> None:
     shapes = """
     class Shape:
