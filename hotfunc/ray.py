@@ -13,7 +13,9 @@ of its own.  A worker that starts later gets every module's current text.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import os
 import threading
 
@@ -71,6 +73,12 @@ def runtime_env(env: dict[str, Any] | None = None) -> dict[str, Any]:
     return result
 
 
+#: Held by the driver's thread across each of its Ray calls, and by
+#: ray.shutdown(): Ray ends the whole process when a thread calls into it
+#: while it shuts down.
+_calls = threading.Lock()
+
+
 def _driver() -> _Driver:
     with _registry.lock:
         for shipper in _registry.shippers:
@@ -78,8 +86,26 @@ def _driver() -> _Driver:
                 return shipper
         driver = _Driver()
         _ship.listen(driver)
+    _guard_shutdown()
+    # Runs before Ray's own exit handler, registered when ray was imported.
+    atexit.register(driver.close)
     driver.start()
     return driver
+
+
+def _guard_shutdown() -> None:
+    """Make ``ray.shutdown()`` wait for the driver's Ray call under way, if any."""
+    original = ray.shutdown
+    if getattr(original, "_hotfunc_guarded", False):
+        return
+
+    @functools.wraps(original)
+    def shutdown(*args: Any, **kwargs: Any) -> Any:
+        with _calls:
+            return original(*args, **kwargs)
+
+    shutdown._hotfunc_guarded = True  # type: ignore[attr-defined]
+    ray.shutdown = shutdown
 
 
 class _Driver:
@@ -115,32 +141,41 @@ class _Driver:
                     logger().warning("cannot send saves to the Ray workers: %s", exc)
                     self._stopping.wait(1)
         hub, self._hub = self._hub, None
-        if hub is not None and ray.is_initialized():
-            try:
-                ray.get(hub.close.remote(), timeout=5)
-                ray.kill(hub)
-            except Exception as exc:
-                logger().debug("cannot close the Ray hub: %s", exc)
+        with _calls:
+            if hub is not None and ray.is_initialized():
+                try:
+                    ray.get(hub.close.remote(), timeout=5)
+                    ray.kill(hub)
+                except Exception as exc:
+                    logger().debug("cannot close the Ray hub: %s", exc)
 
     def _serve(self) -> None:
         """Serve one Ray session, until it shuts down or hotfunc stops."""
-        hub = _Hub.options(  # type: ignore[attr-defined]
-            name=_hub_name(), namespace=_NAMESPACE, get_if_exists=True, num_cpus=0
-        ).remote()
-        self._hub = hub
+        with _calls:
+            if not ray.is_initialized():
+                return
+            hub = _Hub.options(  # type: ignore[attr-defined]
+                name=_hub_name(), namespace=_NAMESPACE, get_if_exists=True, num_cpus=0
+            ).remote()
+            self._hub = hub
+            reports, cursor = hub.reports.remote(0), 0
         self._saved.set()  # the current texts, for the workers that start
-        reports, cursor = hub.reports.remote(0), 0
-        while not self._stopping.is_set() and ray.is_initialized():
-            if self._saved.wait(0.02):
-                self._saved.clear()
-                ray.get(hub.publish.remote(_ship.texts()))
-            ready, _ = ray.wait([reports], timeout=0)
-            if ready:
-                for report in ray.get(reports):
-                    _ship.heard(report["worker"], report["count"], report["failures"])
-                    cursor += 1
-                reports = hub.reports.remote(cursor)
-        self._hub = None if not ray.is_initialized() else hub
+        while not self._stopping.is_set():
+            saved = self._saved.wait(0.02)
+            with _calls:
+                # Checked under the lock: ray.shutdown() may have run meanwhile.
+                if not ray.is_initialized():
+                    self._hub = None
+                    return
+                if saved:
+                    self._saved.clear()
+                    ray.get(hub.publish.remote(_ship.texts()), timeout=10)
+                ready, _ = ray.wait([reports], timeout=0)
+                if ready:
+                    for report in ray.get(reports):
+                        _ship.heard(report["worker"], report["count"], report["failures"])
+                        cursor += 1
+                    reports = hub.reports.remote(cursor)
 
 
 @ray.remote(num_cpus=0)
