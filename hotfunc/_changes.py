@@ -41,9 +41,6 @@ class Snapshot:
         self.codes = _codes(tree, filename)
 
 
-_EMPTY = ast.Module(body=[], type_ignores=[])
-
-
 def compare(old: str | Snapshot, new: str | Snapshot, filename: str) -> Change:
     """What changed from ``old`` to ``new``; raises SyntaxError when ``new`` does not parse."""
     change = Change()
@@ -53,8 +50,7 @@ def compare(old: str | Snapshot, new: str | Snapshot, filename: str) -> Change:
         try:
             old = Snapshot(old, filename)
         except SyntaxError:  # the last text seen was mid-save: everything is new
-            old = Snapshot.__new__(Snapshot)
-            old.text, old.body, old.codes = "", _EMPTY.body, {}
+            old = Snapshot("", filename)
     _statements(old.body, new.body, "", change)
     for qualname in old.codes.keys() | new.codes.keys():
         if old.codes.get(qualname) != new.codes.get(qualname):
