@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test fuzz lint format bench bench-quick docs docs-serve clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml hotfunc-follow.pth
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)

@@ -456,7 +456,7 @@ def case_import_hook(tool_name: str, params: dict[str, Any]) -> dict[str, Any]:
     folder = Path(params["folder"])
     sys.path.insert(0, str(folder))
     if params.get("hook"):
-        from hotfunc import _importhook
+        from hotfunc.processes import _importhook
 
         _importhook.install(_importhook.Patterns([str(folder / "hot_*.py")]))
     started = time.perf_counter()

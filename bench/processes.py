@@ -113,7 +113,7 @@ def _record_swaps() -> None:
     import benchmod
 
     import hotfunc
-    from hotfunc import _remote
+    from hotfunc.processes import _remote
 
     state = sys.modules[__name__].__dict__
     moments = state.setdefault("moments", [])

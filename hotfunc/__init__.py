@@ -5,11 +5,11 @@ file makes the next call run the new code, with no restart and no per-call cost.
 """
 
 from ._api import configure, is_running, on_reload, reload, start, status, stop
-from ._decorator import hot
-from ._entry import Entry, ReloadEvent, Version
-from ._history import diff, rollback
 from ._ipython import load_ipython_extension, unload_ipython_extension
 from ._registry import Registry, registry
+from .core._entry import Entry, ReloadEvent, Version
+from .engine._decorator import hot
+from .engine._history import diff, rollback
 
 __all__ = [
     "Entry",

@@ -7,15 +7,15 @@ import sys
 
 from . import _registry
 from ._registry import lock, registry, settings
-from ._settings import logger
+from .core._settings import logger
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._entry import ReloadEvent
     from ._registry import ReloadCallback
-    from ._sourcefile import SourceFile
+    from .core._entry import ReloadEvent
+    from .core._sourcefile import SourceFile
 
 
 def start(*, polling: bool | None = None, interval: float = 0.5) -> None:
@@ -70,7 +70,7 @@ def _start(
             logger().warning("the hotfunc watcher thread had stopped; starting a new one")
             _registry.watcher.abandon()
             _registry.watcher = None
-        from ._watcher import FileWatcher  # watchdog loads only now
+        from .watch._watcher import FileWatcher  # watchdog loads only now
 
         watcher = FileWatcher(
             polling=settings.polling if polling is None else polling, interval=interval
@@ -78,7 +78,8 @@ def _start(
         watcher.start(registry.paths())
         _registry.watcher = watcher
         _registry.started = True
-    from . import _follow, _logging
+    from . import _logging
+    from .processes import _follow
 
     _follow.lead(watch, watcher.polling, watcher.interval)
     # Also in a following process: a framework reloader's child is the one that serves.
@@ -135,7 +136,7 @@ def stop(timeout: float = 1.0) -> None:
         watcher, _registry.watcher = _registry.watcher, None
     if watcher is not None:
         watcher.stop(timeout)
-    from . import _follow
+    from .processes import _follow
 
     _follow.withdraw()
     for shipper in list(_registry.shippers):  # the clusters that follow stop too
@@ -166,8 +167,8 @@ def reload(target: object = None) -> list[ReloadEvent]:
         KeyError: ``target`` is a function hotfunc does not know.
     """
     from . import _logging
-    from ._notify import notify
-    from ._reload import reload_source, retry_pending
+    from .engine._notify import notify
+    from .engine._reload import reload_source, retry_pending
 
     _logging.install()  # what a save says reaches the user without start() too
     _registry.started = True
@@ -262,7 +263,7 @@ def configure(
     if follow_children is not None:
         settings.follow_children = bool(follow_children)
     if on_error is not None or run_statements is not None or follow_children is not None:
-        from . import _follow
+        from .processes import _follow
 
         _follow.refresh()
     if level is not None or color is not None:
@@ -298,7 +299,8 @@ def _restart_in_child() -> None:
         if _registry.follow_start is not None and _registry.registry.paths():
             _registry.wake_follower()
         return
-    from . import _follow, _logging
+    from . import _logging
+    from .processes import _follow
 
     _registry.watcher = None
     if _registry.leader is None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 from types import ModuleType
 
 from . import _api
-from ._decorator import hot
 from ._registry import registry
+from .engine._decorator import hot
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

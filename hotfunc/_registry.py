@@ -20,12 +20,12 @@ import time
 import weakref
 from types import CodeType, FunctionType
 
-from . import _files
-from ._entry import Entry, ReloadEvent
-from ._settings import Settings
-from ._sourcefile import SourceFile
-from ._table import COLUMNS, followed_by, format_table, rows, title
-from ._wrappers import innermost
+from .core import _files
+from .core._entry import Entry, ReloadEvent
+from .core._settings import Settings
+from .core._sourcefile import SourceFile
+from .core._table import COLUMNS, followed_by, format_table, rows, title
+from .core._wrappers import innermost
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -625,7 +625,7 @@ class Registry:
     def followers(self) -> list[int]:
         """The pids of the live processes that follow this one's saves: the Python
         processes it started since ``start()``, and theirs."""
-        from ._follow import live_followers
+        from .processes._follow import live_followers
 
         return live_followers()
 

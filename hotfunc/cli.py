@@ -11,9 +11,10 @@ import sys
 import types
 from collections.abc import Sequence
 
-from . import __version__, _api, _importhook
-from ._codes import expression
-from ._settings import logger
+from . import __version__, _api
+from .core._codes import expression
+from .core._settings import logger
+from .processes import _importhook
 
 DESCRIPTION = """\
 Run a Python script or module with the hotfunc watcher started. Every module

@@ -15,14 +15,14 @@ import threading
 
 from distributed import Client, Worker, WorkerPlugin
 
-from . import _remote, _ship
-from ._settings import logger
+from .core._settings import logger
+from .processes import _remote, _ship
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from ._sourcefile import SourceFile
+    from .core._sourcefile import SourceFile
 
 __all__ = ["Following", "follow"]
 

@@ -30,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "keeping session- and module-scoped fixtures alive",
     )
     group.addoption("--hot-report", metavar="PATH", help=_HIDDEN)
-    from . import _testloop
+    from .testloop import _loop as _testloop
 
     # Read now: pytest's capture takes file descriptor 0 over before the session.
     _testloop.keys_from_terminal = os.isatty(0)
@@ -44,14 +44,14 @@ _HIDDEN = "==SUPPRESS=="
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     # Before the conftests import the project: its modules must load hot.
     if early_config.known_args_namespace.hot:
-        from . import _testloop
+        from .testloop import _loop as _testloop
 
         _testloop.make_imports_hot(early_config)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.option.hot:
-        from . import _testloop
+        from .testloop import _loop as _testloop
 
         if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None):
             raise pytest.UsageError("--hot runs the tests in one process; leave out -n")
@@ -76,6 +76,6 @@ class _Reporter:
         return (yield)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        from ._testloop import outcome_of
+        from .testloop._loop import outcome_of
 
         self.outcomes[report.nodeid] = outcome_of(report, self.outcomes.get(report.nodeid))

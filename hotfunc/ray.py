@@ -21,14 +21,15 @@ import threading
 
 import ray
 
-from . import _registry, _remote, _ship
-from ._settings import logger
+from . import _registry
+from .core._settings import logger
+from .processes import _remote, _ship
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from ._sourcefile import SourceFile
+    from .core._sourcefile import SourceFile
 
 __all__ = ["runtime_env", "setup_worker"]
 

@@ -11,7 +11,8 @@ from types import ModuleType
 import pytest
 
 import hotfunc
-from hotfunc import _incremental, _recompile, testing
+from hotfunc import testing
+from hotfunc.engine import _incremental, _recompile
 
 _counter = itertools.count()
 

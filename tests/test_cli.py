@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import hotfunc
-from hotfunc import _importhook
+from hotfunc.processes import _importhook
 
 APP = """
 import sys, time
@@ -165,7 +165,8 @@ def test_modules_that_do_not_match_load_as_before(tmp_path):
     code = textwrap.dedent(
         f"""
         import sys, importlib
-        from hotfunc import _importhook, registry
+        from hotfunc.processes import _importhook
+        from hotfunc import registry
         sys.path.insert(0, {str(tmp_path)!r})
         finder = _importhook.install(_importhook.Patterns([{str(tmp_path / "hot_*.py")!r}]))
         import hot_one, cold_one, json.decoder

@@ -10,7 +10,8 @@ import random
 
 import pytest
 
-from hotfunc import _codes, _incremental, _recompile, _text
+from hotfunc.core import _codes, _text
+from hotfunc.engine import _incremental, _recompile
 
 PIECES = [
     "import os\n",

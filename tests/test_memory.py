@@ -6,7 +6,8 @@ import gc
 import weakref
 
 import hotfunc
-from hotfunc import _registry, _sourcefile
+from hotfunc import _registry
+from hotfunc.core import _sourcefile
 
 FACTORY = """
 from hotfunc import hot

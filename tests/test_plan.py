@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from hotfunc import _incremental, _plan, _recompile
+from hotfunc.engine import _incremental, _plan, _recompile
 
 BASE = """
 import os

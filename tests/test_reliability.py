@@ -17,7 +17,8 @@ import time
 import pytest
 
 import hotfunc
-from hotfunc import _files, _registry
+from hotfunc import _registry
+from hotfunc.core import _files
 from hotfunc.testing import wait_for
 
 pytestmark = pytest.mark.usefixtures("watching")

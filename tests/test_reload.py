@@ -11,7 +11,7 @@ import traceback
 import pytest
 
 import hotfunc
-from hotfunc import _reload
+from hotfunc.engine import _reload
 
 pytestmark = pytest.mark.usefixtures("watching")
 

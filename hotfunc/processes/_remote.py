@@ -15,9 +15,9 @@ import os
 import sys
 import zlib
 
-from . import _registry
-from ._registry import registry
-from ._wrappers import probe
+from .. import _registry
+from .._registry import registry
+from ..core._wrappers import probe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,8 +34,8 @@ def apply(texts: Texts) -> list[str]:
     Texts already applied (by their save count) are skipped: a worker may
     get the same texts again, or an older set after a newer one.
     """
-    from ._notify import publish
-    from ._reload import reload_source, retry_pending
+    from ..engine._notify import publish
+    from ..engine._reload import reload_source, retry_pending
 
     with _registry.receiving:
         _install()
@@ -88,7 +88,7 @@ def _sources_of(name: str, module: ModuleType) -> tuple[list[Any], str | None]:
     path = os.path.realpath(filename)
     sources = registry.sources_at(path, real=True)
     if not sources:
-        from ._decorator import hot_module
+        from ..engine._decorator import hot_module
 
         hot_module(module)  # as imported: from this worker's own copy
         sources = registry.sources_at(path, real=True)
@@ -119,7 +119,7 @@ class _ShippedLoader:
         lines = text.decode("utf-8", "replace").splitlines(keepends=True)
         linecache.cache[origin] = (len(text), None, lines, origin)
         exec(compile(text, origin, "exec", dont_inherit=True), module.__dict__)
-        from ._decorator import hot_module
+        from ..engine._decorator import hot_module
 
         hot_module(module)
 

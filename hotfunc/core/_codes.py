@@ -15,7 +15,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from ._recompile import FunctionNode
+    from ..engine._recompile import FunctionNode
 
 
 def iter_codes(code: CodeType) -> list[tuple[tuple[str, int], CodeType]]:

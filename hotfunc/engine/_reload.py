@@ -19,25 +19,15 @@ import time
 from collections.abc import Callable, Iterator
 from types import CodeType, FunctionType
 
-from . import (
-    _apply,
-    _codes,
-    _copies,
-    _dependents,
-    _incremental,
-    _oldcode,
-    _plan,
-    _recompile,
-    _registry,
-    _swap,
-    _text,
-)
+from .. import _registry
+from .._registry import raising, read_source, registry, settings
+from ..core import _codes, _text
+from ..core._entry import Entry, ReloadEvent
+from ..core._sourcefile import AS_IMPORTED, SourceFile
+from . import _apply, _copies, _dependents, _incremental, _oldcode, _plan, _recompile, _swap
 from ._apply import Applier, Result
-from ._entry import Entry, ReloadEvent
 from ._notify import publish
-from ._registry import raising, read_source, registry, settings
 from ._report import Swap, report
-from ._sourcefile import AS_IMPORTED, SourceFile
 from ._update import Caches, locate, move, shift_functions, update_entry
 
 TYPE_CHECKING = False

@@ -14,6 +14,7 @@ import ast
 import bisect
 import contextlib
 
+from ..core._text import changed_lines, split_lines
 from ._recompile import (
     NO_NAMES,
     Block,
@@ -28,7 +29,6 @@ from ._recompile import (
     parse_at,
     statement_imports,
 )
-from ._text import changed_lines, split_lines
 
 
 def unparsed(text: str) -> CompiledSource:

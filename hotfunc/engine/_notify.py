@@ -7,8 +7,8 @@ import os
 import queue
 import threading
 
-from ._entry import ReloadEvent
-from ._registry import callbacks, settings
+from .._registry import callbacks, settings
+from ..core._entry import ReloadEvent
 
 logger = logging.getLogger("hotfunc")
 

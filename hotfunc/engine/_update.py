@@ -16,11 +16,12 @@ import time
 from collections.abc import Mapping
 from types import CodeType, FunctionType
 
-from . import _codes, _history, _recompile, _swap
+from .._registry import registry
+from ..core import _codes
+from ..core._entry import Entry
+from ..core._wrappers import innermost, signature_reader
+from . import _history, _recompile, _swap
 from ._apply import line_in
-from ._entry import Entry
-from ._registry import registry
-from ._wrappers import innermost, signature_reader
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

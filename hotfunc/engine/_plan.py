@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import ast
 
+from ..core._text import split_lines
 from ._recompile import Block, CompiledSource, parse_at
-from ._text import split_lines
 
 # What an action does; see the module docstring for the rule behind each.
 RUN = "run"

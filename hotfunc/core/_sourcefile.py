@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     from types import FunctionType
     from typing import Any
 
+    from ..engine._recompile import CompiledSource
     from ._entry import Entry
-    from ._recompile import CompiledSource
 
 
 class _Compressed:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 
+from ..core._entry import Entry, ReloadEvent
+from ..core._sourcefile import SourceFile
+from ..core._table import short_path
 from ._apply import Result
-from ._entry import Entry, ReloadEvent
-from ._sourcefile import SourceFile
-from ._table import short_path
 
 logger = logging.getLogger("hotfunc")
 

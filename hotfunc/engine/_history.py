@@ -6,10 +6,10 @@ import os
 import time
 from types import FunctionType
 
+from .._registry import registry
+from ..core._entry import Entry, Version
+from ..core._settings import logger
 from . import _swap
-from ._entry import Entry, Version
-from ._registry import registry
-from ._settings import logger
 
 #: Versions kept per function; older ones are dropped.
 KEEP = 20

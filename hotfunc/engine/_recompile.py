@@ -17,8 +17,8 @@ import ast
 import bisect
 from types import CodeType
 
-from ._codes import iter_codes, shift_code
-from ._text import split_lines
+from ..core._codes import iter_codes, shift_code
+from ..core._text import split_lines
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import zlib
 
-from . import _registry
-from ._registry import registry
-from ._settings import logger
+from .. import _registry
+from .._registry import registry
+from ..core._settings import logger
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from ._registry import Shipper
-    from ._sourcefile import SourceFile
+    from .._registry import Shipper
+    from ..core._sourcefile import SourceFile
 
 #: ``{module name: (count of its last save, zlib-compressed text)}``.
 Texts = dict[str, tuple[int, bytes]]

@@ -14,7 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from ._entry import Entry
+    from ..core._entry import Entry
 
 
 def _names(names: tuple[str, ...]) -> str:

@@ -38,11 +38,12 @@ import re
 import sys
 from types import FunctionType
 
-from . import _codes, _incremental, _plan, _recompile, _text
+from .._registry import read_source
+from ..core import _codes, _text
+from ..core._sourcefile import SourceFile
+from ..core._wrappers import innermost, is_instance, probe
+from . import _incremental, _plan, _recompile
 from ._apply import MISSING, Applier, Rebind, generated
-from ._registry import read_source
-from ._sourcefile import SourceFile
-from ._wrappers import innermost, is_instance, probe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

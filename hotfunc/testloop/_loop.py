@@ -33,10 +33,11 @@ from types import ModuleType
 
 import pytest
 
-from . import _changes, _registry
-from ._entry import ReloadEvent
+from .. import _registry
+from ..core._entry import ReloadEvent
+from ..watch._watcher import FileWatcher
+from . import _changes
 from ._record import SPAWNS, Key, Record, Recorder
-from ._watcher import FileWatcher
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def _is_test_file(config: pytest.Config, path: str) -> bool:
 
 # hotfunc's own files: recorded when the project is hotfunc, never applied in
 # place, as the loop runs on them.
-_OWN = os.path.dirname(os.path.realpath(__file__)) + os.sep
+_OWN = os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep
 
 
 class _Project:
@@ -111,7 +112,7 @@ class _Project:
 
 def make_imports_hot(config: pytest.Config) -> None:
     """Modules of the project imported from now on are hot; test modules are pytest's."""
-    from . import _importhook
+    from ..processes import _importhook
 
     project = _Project(str(config.rootpath))
     _importhook.install(lambda name: project.hot(name) and not _is_test_file(config, name))
@@ -281,7 +282,7 @@ class Loop:
     # -- the session
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        from ._decorator import hot
+        from ..engine._decorator import hot
 
         for module in list(sys.modules.values()):
             filename = getattr(module, "__file__", None) if isinstance(module, ModuleType) else None
@@ -852,7 +853,7 @@ def _module_reads(text: str) -> set[str]:
 
 
 def _short(path: str) -> str:
-    from ._table import short_path
+    from ..core._table import short_path
 
     return short_path(path)
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from collections import deque
     from typing import Any
 
-    from ._recompile import Definition, Occurrence
+    from ..engine._recompile import Definition, Occurrence
     from ._sourcefile import SourceFile
 
 

@@ -17,11 +17,12 @@ import time
 from abc import ABCMeta
 from types import FunctionType, ModuleType, TracebackType
 
-from . import _codes, _history, _plan, _recompile
+from .._registry import registry
+from ..core import _codes
+from ..core._sourcefile import SourceFile
+from ..core._wrappers import accessors, innermost, is_instance, probe
+from . import _history, _plan, _recompile
 from ._decorator import _register, hot_module, register_defined
-from ._registry import registry
-from ._sourcefile import SourceFile
-from ._wrappers import accessors, innermost, is_instance, probe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Iterable
 
+from .._registry import registry
+from ..core._entry import ReloadEvent
+from ..engine._notify import publish
+from ..engine._reload import reload_path, retry_pending
 from . import _inotify
-from ._entry import ReloadEvent
-from ._notify import publish
-from ._registry import registry
-from ._reload import reload_path, retry_pending
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -23,10 +23,10 @@ import re
 import sys
 from types import CodeType, FunctionType
 
-from . import _codes
-from ._entry import Entry
-from ._registry import registry
-from ._sourcefile import SourceFile
+from .._registry import registry
+from ..core import _codes
+from ..core._entry import Entry
+from ..core._sourcefile import SourceFile
 
 #: Nested code a function makes and drops within one call.
 _TRANSIENT = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")

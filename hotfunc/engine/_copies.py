@@ -15,12 +15,12 @@ import re
 import sys
 from types import ModuleType
 
-from . import _text
+from .._registry import read_source
+from ..core import _text
+from ..core._sourcefile import SourceFile
+from ..core._wrappers import is_instance, probe
 from ._apply import MISSING, Rebind
 from ._plan import summarize
-from ._registry import read_source
-from ._sourcefile import SourceFile
-from ._wrappers import is_instance, probe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -21,9 +21,9 @@ import contextlib
 import os
 import sys
 
-from . import _registry
-from ._registry import settings
-from ._settings import logger
+from .. import _registry
+from .._registry import settings
+from ..core._settings import logger
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ def _boot() -> None:
 
 
 def _start_following(polling: bool, interval: float) -> None:
-    from . import _api, _logging
+    from .. import _api, _logging
 
     _logging.install()  # at WARNING: a follower says only what failed
     try:
@@ -258,7 +258,7 @@ def _hot_main_of_children(patterns: Any) -> None:
             return
         from types import FunctionType
 
-        from ._decorator import hot_namespace
+        from ..engine._decorator import hot_namespace
 
         # runpy ran the script in a dict of its own and gave the module a
         # copy: the functions read the first, so statements must run there.

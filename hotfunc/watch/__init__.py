@@ -1,0 +1,1 @@
+"""The watcher thread and its back-ends: inotify, watchdog's observers, polling.  Internal."""
