@@ -125,7 +125,7 @@ import json, sys, time, threading
 sys.path.insert(0, {root!r})
 sys.path.insert(0, {bench!r})
 import hotfunc, workload
-from hotfunc import _registry
+from hotfunc import _state
 functions = {functions}
 def text(values=None, pad=0):
     return "#\\n" * pad + workload.module_source(
@@ -140,10 +140,10 @@ longest, stop = [0.0], threading.Event()
 def probe():
     while not stop.is_set():
         started = time.perf_counter()
-        if not _registry.lock.acquire(blocking=False):
-            _registry.lock.acquire()
+        if not _state.lock.acquire(blocking=False):
+            _state.lock.acquire()
             longest[0] = max(longest[0], time.perf_counter() - started)
-        _registry.lock.release()
+        _state.lock.release()
         time.sleep(0.001)
 thread = threading.Thread(target=probe, daemon=True)
 thread.start()

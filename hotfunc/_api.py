@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import sys
 
-from . import _registry
-from ._registry import lock, registry, settings
+from . import _state
+from ._state import lock, registry, settings
 from .core._settings import logger
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ._registry import ReloadCallback
+    from ._state import ReloadCallback
     from .core._entry import ReloadEvent
     from .core._sourcefile import SourceFile
 
@@ -62,22 +62,22 @@ def _start(
         _logging.install().info("HOTFUNC_DISABLE is set; not watching any file")
         return
     with lock:
-        if _registry.watcher is not None:
-            if _registry.watcher.alive():
+        if _state.watcher is not None:
+            if _state.watcher.alive():
                 return
             # Its thread died (it must not, but a host process can do
             # anything to a thread): start another.
             logger().warning("the hotfunc watcher thread had stopped; starting a new one")
-            _registry.watcher.abandon()
-            _registry.watcher = None
+            _state.watcher.abandon()
+            _state.watcher = None
         from .watch._watcher import FileWatcher  # watchdog loads only now
 
         watcher = FileWatcher(
             polling=settings.polling if polling is None else polling, interval=interval
         )
         watcher.start(registry.paths())
-        _registry.watcher = watcher
-        _registry.started = True
+        _state.watcher = watcher
+        _state.started = True
     from . import _logging
     from .processes import _follow
 
@@ -133,13 +133,13 @@ def stop(timeout: float = 1.0) -> None:
     Functions keep the code they have; ``start()`` may be called again.
     """
     with lock:
-        watcher, _registry.watcher = _registry.watcher, None
+        watcher, _state.watcher = _state.watcher, None
     if watcher is not None:
         watcher.stop(timeout)
     from .processes import _follow
 
     _follow.withdraw()
-    for shipper in list(_registry.shippers):  # the clusters that follow stop too
+    for shipper in list(_state.shippers):  # the clusters that follow stop too
         try:
             shipper.close()
         except Exception:
@@ -148,7 +148,7 @@ def stop(timeout: float = 1.0) -> None:
 
 def is_running() -> bool:
     """Whether the watcher's thread is running in this process."""
-    watcher = _registry.watcher
+    watcher = _state.watcher
     return watcher is not None and watcher.alive()
 
 
@@ -171,7 +171,7 @@ def reload(target: object = None) -> list[ReloadEvent]:
     from .engine._reload import reload_source, retry_pending
 
     _logging.install()  # what a save says reaches the user without start() too
-    _registry.started = True
+    _state.started = True
     sources: list[SourceFile]
     if target is None:
         sources = registry.sources()
@@ -197,7 +197,7 @@ def on_reload(callback: ReloadCallback) -> ReloadCallback:
         msg = f"on_reload() takes a callable, not {callback!r}"
         raise TypeError(msg)
     with lock:
-        _registry.callbacks.append(callback)
+        _state.callbacks.append(callback)
     return callback
 
 
@@ -270,54 +270,3 @@ def configure(
         from . import _logging
 
         _logging.install(level, color)
-
-
-def _hold_for_fork() -> None:
-    # The registry's tables change under its lock in steps (a function leaves
-    # the deferred list, then gets its entry): a fork from another thread
-    # between two steps would leave the child a function in neither, which no
-    # save reaches.  The lock is held briefly, so the fork waits little.
-    _registry.lock.acquire()
-
-
-def _release_after_fork() -> None:
-    _registry.lock.release()
-
-
-def _restart_in_child() -> None:
-    # A forked child has copies of the watcher objects but none of their
-    # threads; a lock another thread held at fork time would stay held forever.
-    _registry.lock._at_fork_reinit()  # type: ignore[attr-defined]  # CPython's RLock has it
-    # A reload the fork interrupted left functions behind their file while
-    # its content fingerprint says all is done: compare everything again.
-    _registry.registry.after_fork()
-    for source in _registry.registry.sources():
-        source.digest = None
-    old = _registry.watcher
-    if old is None:
-        # A fork server's child: the server follows, but watches nothing.
-        if _registry.follow_start is not None and _registry.registry.paths():
-            _registry.wake_follower()
-        return
-    from . import _logging
-    from .processes import _follow
-
-    _registry.watcher = None
-    if _registry.leader is None:
-        # The parent speaks for the tree; this child reports only failures.
-        _registry.leader = os.getppid()
-        if not settings.follow_children:
-            _registry.followers_dir = None
-    _logging.quiet()
-    try:
-        old.abandon()
-        _start(old.polling, old.interval, None, quiet=True)
-    except Exception:  # a child must come up even when its watcher cannot
-        logger().exception("cannot start the watcher in forked child %d", os.getpid())
-        return
-    _follow.join()
-
-
-os.register_at_fork(
-    before=_hold_for_fork, after_in_parent=_release_after_fork, after_in_child=_restart_in_child
-)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from . import _api
-from ._registry import registry
+from ._state import registry
 from .engine._decorator import hot
 
 TYPE_CHECKING = False

@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 
-from . import _registry
+from . import _state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class LineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        if _registry.leader is not None:
+        if _state.leader is not None:
             # A process that follows another: which one of the tree speaks.
             text = text.replace("hotfunc: ", f"hotfunc[{os.getpid()}]: ", 1)
         if self.color:
@@ -76,7 +76,7 @@ def install(level: int | str | None = None, color: bool | None = None) -> loggin
     if not ours:
         logger.addHandler(handler)
         if logger.level == logging.NOTSET:
-            logger.setLevel(logging.INFO if _registry.leader is None else logging.WARNING)
+            logger.setLevel(logging.INFO if _state.leader is None else logging.WARNING)
         # Our handler prints; the application's, if it adds one later, too.
         logger.propagate = True
     return logger

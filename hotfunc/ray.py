@@ -21,7 +21,7 @@ import threading
 
 import ray
 
-from . import _registry
+from . import _state
 from .core._settings import logger
 from .processes import _remote, _ship
 
@@ -81,8 +81,8 @@ _calls = threading.Lock()
 
 
 def _driver() -> _Driver:
-    with _registry.lock:
-        for shipper in _registry.shippers:
+    with _state.lock:
+        for shipper in _state.shippers:
             if isinstance(shipper, _Driver):
                 return shipper
         driver = _Driver()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import CodeType, FunctionType
 
-from . import _api, _registry
+from . import _api, _state
 
 
 def wait_for(
@@ -64,8 +64,8 @@ def write_source(path: str | os.PathLike[str], text: str, *, atomic: bool = Fals
 def reset() -> None:
     """Stop the watcher and forget every registered function and callback."""
     _api.stop()
-    _registry.registry.clear()
-    _registry.callbacks.clear()
+    _state.registry.clear()
+    _state.callbacks.clear()
 
 
 def snapshot(modules: Iterable[str]) -> dict[str, str]:
@@ -129,9 +129,9 @@ def unlike_fresh_import(
         fresh = fresh_snapshot(names, path)
     said = " ".join(
         [
-            *_registry.registry.stale(),
-            *_registry.registry.failures(),
-            *(e.error or "" for e in _registry.registry),
+            *_state.registry.stale(),
+            *_state.registry.failures(),
+            *(e.error or "" for e in _state.registry),
         ]
     )
     unsaid: list[str] = []

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 import hotfunc
-from hotfunc import _registry
+from hotfunc import _state
 
 SOURCE = "from hotfunc import hot\n@hot\ndef f():\n    return {v!r}\n"
 
@@ -18,7 +18,7 @@ def test_polling_on_request(project, wait):
     """start(polling=True) uses watchdog's polling observer at the given interval."""
     mod = project.load(SOURCE.format(v=1))
     hotfunc.start(polling=True, interval=0.05)
-    watcher = _registry.watcher
+    watcher = _state.watcher
     assert watcher.backend == "polling"
     project.edit(mod, SOURCE.format(v=2))
     wait(lambda: mod.f() == 2)
@@ -34,13 +34,13 @@ def test_polling_from_the_environment(tmp_path):
             """
             import pathlib
             import hotfunc
-            from hotfunc import _registry
+            from hotfunc import _state
             from hotfunc.testing import wait_for
             @hotfunc.hot
             def f():
                 return 1
             hotfunc.start(interval=0.05)
-            assert _registry.watcher.backend == "polling"
+            assert _state.watcher.backend == "polling"
             me = pathlib.Path(__file__)
             me.write_text(me.read_text().replace("return 1", "return 2"))
             wait_for(lambda: f() == 2)
@@ -125,7 +125,7 @@ def test_nothing_is_compiled_until_a_file_changes(project, wait, polling):
     early = project.load(SOURCE.format(v=1))
     hotfunc.start(polling=polling, interval=0.05)
     late = project.load(SOURCE.format(v=1))  # registered after start()
-    sources = {s.filename: s for s in _registry.registry.sources()}
+    sources = {s.filename: s for s in _state.registry.sources()}
     assert len(sources) == 2
     project.edit(late, SOURCE.format(v=2))
     wait(lambda: late.f() == 2)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import hotfunc
-from hotfunc import _logging, _registry
+from hotfunc import _logging, _state
 from hotfunc.exceptions import ReloadError
 
 SOURCE = "from hotfunc import hot\n@hot\ndef f():\n    return {v}\n"
@@ -18,7 +18,7 @@ SOURCE = "from hotfunc import hot\n@hot\ndef f():\n    return {v}\n"
 @pytest.fixture(autouse=True)
 def _policy():
     yield
-    _registry.settings.on_error = "log"
+    _state.settings.on_error = "log"
 
 
 def test_on_error_raise_until_fixed(project):

@@ -9,7 +9,7 @@ import time
 import pytest
 
 import hotfunc
-from hotfunc import _registry
+from hotfunc import _state
 
 pytestmark = pytest.mark.usefixtures("watching")
 
@@ -130,7 +130,7 @@ def test_temp_and_backup_files_are_never_compiled(project, wait, compiled):
 def test_one_watch_per_directory(project, wait):
     """Ten hot files in one folder take one watch."""
     mods = [project.load(SOURCE.format(v=1)) for _ in range(10)]
-    watcher = _registry.watcher
+    watcher = _state.watcher
     assert watcher is not None
     assert watcher.watched_folders == {os.path.dirname(mods[0].__file__)}
     project.edit(mods[-1], SOURCE.format(v=2))

@@ -6,7 +6,7 @@ import gc
 import weakref
 
 import hotfunc
-from hotfunc import _registry
+from hotfunc.core import _registry as core_registry
 from hotfunc.core import _sourcefile
 
 FACTORY = """
@@ -59,7 +59,7 @@ def test_a_factory_in_a_loop_does_not_grow_the_entry(project):
 def test_the_imported_text_is_compressed_once_the_imports_are_over(project, wait, monkeypatch):
     """The text a file had at import is kept for its first edit, compressed on a thread
     of hotfunc's own soon after; that edit then applies as any other."""
-    monkeypatch.setattr(_registry, "COMPRESS_AFTER", 0.05)
+    monkeypatch.setattr(core_registry, "COMPRESS_AFTER", 0.05)
     source = "from hotfunc import hot\n" + "".join(
         f"@hot\ndef f{i}():\n    return {{v{i}}}\n" for i in range(200)
     )

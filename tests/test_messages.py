@@ -78,7 +78,7 @@ def test_a_save_with_no_watcher_started_is_pointed_out(tmp_path):
         path = pathlib.Path("late.py")
         time.sleep(0.05)  # a later modification time than the registration
         path.write_text(path.read_text().replace("1", "2"))
-        time.sleep(hotfunc._registry.REMIND_EVERY * 2 + 1)  # let the reminder look
+        time.sleep(hotfunc._host.REMIND_EVERY * 2 + 1)  # let the reminder look
         """,
         tmp_path,
     )
@@ -100,7 +100,7 @@ def test_no_reminder_once_started(tmp_path):
         path = pathlib.Path("late.py")
         time.sleep(0.05)
         path.write_text(path.read_text().replace("1", "2"))
-        time.sleep(hotfunc._registry.REMIND_EVERY * 2 + 1)
+        time.sleep(hotfunc._host.REMIND_EVERY * 2 + 1)
         """,
         tmp_path,
     )

@@ -17,7 +17,7 @@ import time
 import pytest
 
 import hotfunc
-from hotfunc import _registry
+from hotfunc import _state
 from hotfunc.core import _files
 from hotfunc.testing import wait_for
 
@@ -58,7 +58,7 @@ def test_deeply_nested_text_never_kills_the_watcher(project, wait):
 def test_a_dead_watcher_thread_is_reported_and_replaced(project, wait):
     """is_running() tells a dead thread; start() starts another, and saves land again."""
     mod = project.load(SOURCE.format(v=1))
-    backend = _registry.watcher._backend
+    backend = _state.watcher._backend
     backend._stopping.set()  # the thread ends as if something killed it
     backend.nudge()
     wait(lambda: not backend.thread.is_alive())
@@ -310,7 +310,7 @@ def _hotfunc_env(**values: str) -> dict[str, str]:
 @pytest.mark.parametrize("value", ["nope", "0.0", "garbage"])
 def test_a_bad_environment_value_warns_and_keeps_the_default(tmp_path, value):
     """HOTFUNC_DISABLE and HOTFUNC_POLLING take yes/no words; a bad one is named in a warning."""
-    code = "import hotfunc; from hotfunc import _registry as r; " + (
+    code = "import hotfunc; from hotfunc import _state as r; " + (
         "print(r.settings.disabled, r.settings.polling)"
     )
     for name in ("HOTFUNC_DISABLE", "HOTFUNC_POLLING"):

@@ -1,7 +1,7 @@
 """What is hot and what happened: entries, their versions, and reload events.
 
-Plain records: the registry (``_registry``) holds them, and nothing here is
-global state.
+Plain records: the registry (``_registry``, its one instance in ``_state``)
+holds them, and nothing here is global state.
 """
 
 from __future__ import annotations

@@ -20,6 +20,19 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _TOO_LARGE = f"larger than {MAX_BYTES >> 20} MB, which no source file is"
 
 
+# Resolving a path costs a system call per component; modules come from few
+# folders, so each folder is resolved once.
+_real_folders: dict[str, str] = {}
+
+
+def real_folder(folder: str) -> str:
+    """``os.path.realpath(folder)``, resolved once per folder."""
+    real = _real_folders.get(folder)
+    if real is None:
+        real = _real_folders[folder] = os.path.realpath(folder)
+    return real
+
+
 class TooLarge(OSError):
     """The file is larger than :data:`MAX_BYTES`."""
 

@@ -1,6 +1,6 @@
 """Switches: from the environment at import time, and from ``configure()``.
 
-The one ``Settings`` object lives in ``_registry``, with the rest of the
+The one ``Settings`` object lives in ``_state``, with the rest of the
 global state; this module only says what the switches are and how the
 environment spells them.
 """

@@ -96,7 +96,7 @@ class SourceFile:
         self.pinned = False
         #: The statements the last save that ran any ran: (text before, text after).
         self.ran: list[tuple[str, str]] = []
-        #: The count of saves (``_registry.saves``) at this file's last
+        #: The count of saves (``_state.saves``) at this file's last
         #: applied save; 0 while it holds the text as imported.
         self.saved_at = 0
         #: ``(saved_at, zlib-compressed live text)``, as shipped to the

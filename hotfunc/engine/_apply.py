@@ -17,7 +17,7 @@ import time
 from abc import ABCMeta
 from types import FunctionType, ModuleType, TracebackType
 
-from .._registry import registry
+from .._state import registry
 from ..core import _codes
 from ..core._sourcefile import SourceFile
 from ..core._wrappers import accessors, innermost, is_instance, probe

@@ -15,7 +15,7 @@ import re
 import sys
 from types import ModuleType
 
-from .._registry import read_source
+from .._state import registry
 from ..core import _text
 from ..core._sourcefile import SourceFile
 from ..core._wrappers import is_instance, probe
@@ -210,7 +210,7 @@ def _from_imports(path: str) -> list[tuple[str, list[tuple[str, str]]]]:
     if cached is not None and cached[0] == stamp:
         return cached[1]
     try:
-        text = _text.decode(read_source(path))
+        text = _text.decode(registry.read_source(path))
     except (OSError, SyntaxError, UnicodeDecodeError):
         return []
     lines = _text.split_lines(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import FunctionType, ModuleType
 
-from .._registry import registry, settings
+from .._state import registry, settings
 from ..core._settings import logger
 from ..core._wrappers import accessors, innermost, is_instance, probe
 from ._swap import catch_up

@@ -38,7 +38,7 @@ import re
 import sys
 from types import FunctionType
 
-from .._registry import read_source
+from .._state import registry
 from ..core import _codes, _text
 from ..core._sourcefile import SourceFile
 from ..core._wrappers import innermost, is_instance, probe
@@ -410,7 +410,7 @@ def _where_class(cls: type) -> str:
         line = 1
         head = re.compile(rf"^[ \t]*class[ \t]+{re.escape(cls.__name__)}\b", re.MULTILINE)
         try:
-            text = read_source(path).decode("utf-8", "replace")
+            text = registry.read_source(path).decode("utf-8", "replace")
         except OSError:
             text = ""
         match = head.search(text)

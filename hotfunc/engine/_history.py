@@ -6,7 +6,7 @@ import os
 import time
 from types import FunctionType
 
-from .._registry import registry
+from .._state import registry
 from ..core._entry import Entry, Version
 from ..core._settings import logger
 from . import _swap

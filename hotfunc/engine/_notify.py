@@ -7,7 +7,7 @@ import os
 import queue
 import threading
 
-from .._registry import callbacks, settings
+from .._state import callbacks, settings
 from ..core._entry import ReloadEvent
 
 logger = logging.getLogger("hotfunc")

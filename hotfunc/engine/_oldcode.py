@@ -23,7 +23,7 @@ import re
 import sys
 from types import CodeType, FunctionType
 
-from .._registry import registry
+from .._state import registry
 from ..core import _codes
 from ..core._entry import Entry
 from ..core._sourcefile import SourceFile

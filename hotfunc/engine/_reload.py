@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable, Iterator
 from types import CodeType, FunctionType
 
-from .. import _registry
-from .._registry import raising, read_source, registry, settings
+from .. import _state
+from .._state import raising, registry, settings
 from ..core import _codes, _text
 from ..core._entry import Entry, ReloadEvent
 from ..core._sourcefile import AS_IMPORTED, SourceFile
@@ -55,7 +55,7 @@ def reload_source(
         before = source.baseline
         try:
             events = _reload(source, started, settled)
-            if source.baseline is not before and _registry.shippers:
+            if source.baseline is not before and _state.shippers:
                 _ship(source)
             return events
         except Exception as exc:  # the watcher and reload() must outlive any bug
@@ -70,9 +70,9 @@ def reload_source(
 
 def _ship(source: SourceFile) -> None:
     """Tell the clusters that follow this process of a text it applied."""
-    _registry.saves += 1
-    source.saved_at = _registry.saves
-    for shipper in list(_registry.shippers):
+    _state.saves += 1
+    source.saved_at = _state.saves
+    for shipper in list(_state.shippers):
         try:
             shipper(source)
         except Exception:  # a cluster's trouble must not stop the save here
@@ -86,7 +86,7 @@ def _reload(
     if path is None or (not source.entries and not source.deferred and source.namespace is None):
         return []
     try:
-        data = read_source(path)
+        data = registry.read_source(path)
     except FileNotFoundError:
         source.digest = None
         return _fail_file(
@@ -182,7 +182,7 @@ def _apply_save(
     # first statement run on; dropping the cached lines costs no system
     # call, unlike checkcache().
     linecache.cache.pop(source.filename, None)
-    if path in _registry.shipped:
+    if path in _state.shipped:
         # A worker's own copy of the file says nothing of the shipped text.
         lines = compiled.text.splitlines(keepends=True)
         linecache.cache[source.filename] = (len(compiled.text), None, lines, source.filename)

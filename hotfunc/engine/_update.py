@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from types import CodeType, FunctionType
 
-from .._registry import registry
+from .._state import registry
 from ..core import _codes
 from ..core._entry import Entry
 from ..core._wrappers import innermost, signature_reader

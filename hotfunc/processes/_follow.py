@@ -17,12 +17,13 @@ the processes that follow it.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import os
 import sys
 
-from .. import _registry
-from .._registry import settings
+from .. import _state
+from .._state import settings
 from ..core._settings import logger
 
 TYPE_CHECKING = False
@@ -43,13 +44,13 @@ def lead(watch: Sequence[str] | None, polling: bool, interval: float) -> None:
     ``watch`` holds ``run``'s patterns, or None after ``start()``.  A process
     that follows another already passes the leader's variable on.
     """
-    if _registry.leader is not None or not settings.follow_children:
+    if _state.leader is not None or not settings.follow_children:
         return
-    if _registry.followers_dir is None:
-        _registry.followers_dir = _make_folder()
+    if _state.followers_dir is None:
+        _state.followers_dir = _make_folder()
     config: dict[str, Any] = {
         "leader": os.getpid(),
-        "dir": _registry.followers_dir,
+        "dir": _state.followers_dir,
         "watch": None if watch is None else list(watch),
         "polling": polling,
         "interval": interval,
@@ -93,7 +94,7 @@ def _remove_folder(folder: str, owner: int) -> None:
 
 def refresh() -> None:
     """After ``configure()``: children started from now on get the new settings."""
-    if _registry.leader is not None:
+    if _state.leader is not None:
         return
     current = _read()
     if not settings.follow_children:
@@ -104,7 +105,7 @@ def refresh() -> None:
 
 def withdraw() -> None:
     """After ``stop()`` in the leader: children started from now on do not follow."""
-    if _registry.leader is None:
+    if _state.leader is None:
         os.environ.pop(ENV, None)
 
 
@@ -145,11 +146,11 @@ def boot() -> None:
 
 def _boot() -> None:
     config = _read()
-    if config is None or settings.disabled or _registry.leader is not None:
+    if config is None or settings.disabled or _state.leader is not None:
         return
-    _registry.leader = config["leader"]
+    _state.leader = config["leader"]
     folder = config.get("dir")
-    _registry.followers_dir = folder if isinstance(folder, str) else None
+    _state.followers_dir = folder if isinstance(folder, str) else None
     settings.run_statements = bool(config.get("run_statements", True))
     if config.get("on_error") in ("log", "raise"):
         settings.on_error = config["on_error"]
@@ -168,25 +169,33 @@ def _boot() -> None:
     def start() -> None:
         _start_following(polling, interval)
 
-    _registry.follow_start = start
+    _state.follow_start = start
 
 
 def _start_following(polling: bool, interval: float) -> None:
-    from .. import _api, _logging
-
-    _logging.install()  # at WARNING: a follower says only what failed
+    start = _state.hooks.start_watcher  # set by the API, which ``import hotfunc`` loads
+    if start is None:
+        return
     try:
-        _api._start(polling, interval, None, quiet=True)
+        start(polling, interval)
     except Exception:
         logger().exception("cannot start the watcher in following process %d", os.getpid())
         return
     join()
 
 
+def wake() -> None:
+    """Start the watcher of a following process, on a thread of its own: the
+    caller holds the lock, which starting takes."""
+    start, _state.follow_start = _state.follow_start, None
+    if start is not None:
+        _thread.start_new_thread(start, ())
+
+
 def join() -> None:
     """Be counted among the processes that follow the leader."""
-    folder = _registry.followers_dir
-    if folder is None or _registry.leader is None:
+    folder = _state.followers_dir
+    if folder is None or _state.leader is None:
         return
     marker = os.path.join(folder, str(os.getpid()))
     try:
@@ -207,8 +216,8 @@ def _leave(marker: str) -> None:
 
 def live_followers() -> list[int]:
     """The pids of the live processes that follow this one, in the leader."""
-    folder = _registry.followers_dir
-    if folder is None or _registry.leader is not None:
+    folder = _state.followers_dir
+    if folder is None or _state.leader is not None:
         return []
     try:
         names = os.listdir(folder)

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 
-from .._registry import real_folder
+from ..core._files import real_folder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

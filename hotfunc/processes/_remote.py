@@ -1,7 +1,7 @@
 """Apply, on a worker of a cluster, the saves of the process that the cluster follows.
 
 The worker's files are its own copy and never change: each shipped text
-stands in for its module's file (``_registry.shipped``), and the engine runs
+stands in for its module's file (``_state.shipped``), and the engine runs
 as it does on a save, so the worker's unchanged statements never run again
 and its state is kept.  A module the worker has not imported yet runs the
 shipped text when it is imported, in place of its file.
@@ -15,8 +15,8 @@ import os
 import sys
 import zlib
 
-from .. import _registry
-from .._registry import registry
+from .. import _state
+from .._state import registry
 from ..core._wrappers import probe
 
 TYPE_CHECKING = False
@@ -37,44 +37,44 @@ def apply(texts: Texts) -> list[str]:
     from ..engine._notify import publish
     from ..engine._reload import reload_source, retry_pending
 
-    with _registry.receiving:
+    with _state.receiving:
         _install()
         touched = []
         ordered = sorted(texts.items(), key=lambda item: item[1][0])
-        todo = [(n, c, p) for n, (c, p) in ordered if _registry.applied.get(n, (-1, []))[0] < c]
+        todo = [(n, c, p) for n, (c, p) in ordered if _state.applied.get(n, (-1, []))[0] < c]
         # First the modules not imported here: an import that another thread
         # makes while the others apply finds their text waiting.
         for name, count, packed in todo:
             if name not in sys.modules:
-                _registry.awaited[name] = (count, zlib.decompress(packed))  # runs at import
-                _registry.applied[name] = (count, [])
+                _state.awaited[name] = (count, zlib.decompress(packed))  # runs at import
+                _state.applied[name] = (count, [])
         for name, count, packed in todo:
             module = sys.modules.get(name)
             if module is None:
                 continue  # its text waits for its import
             # Imported meanwhile, from this worker's own file: a save applies it.
-            _registry.awaited.pop(name, None)
+            _state.awaited.pop(name, None)
             text = zlib.decompress(packed)
             sources, problem = _sources_of(name, module)
             if problem is not None:
-                _registry.applied[name] = (count, [problem])
+                _state.applied[name] = (count, [problem])
                 continue
             failed: list[str] = []
             for source in sources:
                 assert source.path is not None
-                _registry.shipped[source.path] = text
+                _state.shipped[source.path] = text
                 events = reload_source(source)
                 publish(events)
                 failed.extend(e.error for e in events if not e.ok and e.error)
-            _registry.applied[name] = (count, failed)
+            _state.applied[name] = (count, failed)
             touched.append((name, sources))
         if touched:
             publish(retry_pending())
         for name, sources in touched:
-            count, failed = _registry.applied[name]
+            count, failed = _state.applied[name]
             pending = [f for s in sources for f in s.failures if f not in failed]
-            _registry.applied[name] = (count, [*dict.fromkeys(failed), *pending])
-        return [f for _, failed in _registry.applied.values() for f in failed]
+            _state.applied[name] = (count, [*dict.fromkeys(failed), *pending])
+        return [f for _, failed in _state.applied.values() for f in failed]
 
 
 def _sources_of(name: str, module: ModuleType) -> tuple[list[Any], str | None]:
@@ -109,13 +109,13 @@ class _ShippedLoader:
         return created
 
     def exec_module(self, module: ModuleType) -> None:
-        with _registry.receiving:
-            _count, text = _registry.awaited.pop(self._name, (0, None))
+        with _state.receiving:
+            _count, text = _state.awaited.pop(self._name, (0, None))
         origin = module.__spec__.origin if module.__spec__ is not None else None
         if text is None or origin is None:
             self._loader.exec_module(module)
             return
-        _registry.shipped[os.path.realpath(origin)] = text
+        _state.shipped[os.path.realpath(origin)] = text
         lines = text.decode("utf-8", "replace").splitlines(keepends=True)
         linecache.cache[origin] = (len(text), None, lines, origin)
         exec(compile(text, origin, "exec", dont_inherit=True), module.__dict__)
@@ -125,7 +125,7 @@ class _ShippedLoader:
 
     def get_source(self, name: str) -> str:
         path = os.path.realpath(self._loader.get_filename(name))
-        text = _registry.shipped.get(path)
+        text = _state.shipped.get(path)
         if text is None:
             source: str = self._loader.get_source(name)
             return source
@@ -144,7 +144,7 @@ class ShippedFinder:
         path: Any = None,
         target: ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in _registry.awaited:
+        if fullname not in _state.awaited:
             return None
         from ._importhook import find_behind
 

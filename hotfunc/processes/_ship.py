@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import zlib
 
-from .. import _registry
-from .._registry import registry
+from .. import _state
+from .._state import registry
 from ..core._settings import logger
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from .._registry import Shipper
+    from .._state import Shipper
     from ..core._sourcefile import SourceFile
 
 #: ``{module name: (count of its last save, zlib-compressed text)}``.
@@ -55,15 +55,15 @@ def texts() -> Texts:
 def listen(shipper: Shipper) -> None:
     """Call ``shipper(source)`` after each save this process applies, until
     ``hotfunc.stop()`` closes it."""
-    with _registry.lock:
-        if shipper not in _registry.shippers:
-            _registry.shippers.append(shipper)
+    with _state.lock:
+        if shipper not in _state.shippers:
+            _state.shippers.append(shipper)
 
 
 def unlisten(shipper: Shipper) -> None:
-    with _registry.lock:
-        if shipper in _registry.shippers:
-            _registry.shippers.remove(shipper)
+    with _state.lock:
+        if shipper in _state.shippers:
+            _state.shippers.remove(shipper)
 
 
 def heard(worker: str, count: int, failures: list[str]) -> None:
@@ -72,9 +72,9 @@ def heard(worker: str, count: int, failures: list[str]) -> None:
     Each failure is one WARNING naming the worker and ``file:line``; the
     registry shows it until a later save applies there cleanly.
     """
-    with _registry.lock:
-        _, before = _registry.workers.get(worker, (0, []))
-        _registry.workers[worker] = (count, list(failures))
+    with _state.lock:
+        _, before = _state.workers.get(worker, (0, []))
+        _state.workers[worker] = (count, list(failures))
     for failure in failures:
         if failure not in before:
             logger().warning("on %s: %s", worker, failure)
@@ -82,5 +82,5 @@ def heard(worker: str, count: int, failures: list[str]) -> None:
 
 def gone(worker: str) -> None:
     """A worker left the cluster: it no longer follows."""
-    with _registry.lock:
-        _registry.workers.pop(worker, None)
+    with _state.lock:
+        _state.workers.pop(worker, None)

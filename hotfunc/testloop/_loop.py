@@ -33,7 +33,7 @@ from types import ModuleType
 
 import pytest
 
-from .. import _registry
+from .. import _state
 from ..core._entry import ReloadEvent
 from ..watch._watcher import FileWatcher
 from . import _changes
@@ -361,15 +361,15 @@ class Loop:
         return True
 
     def _start_watcher(self) -> None:
-        # Not the process's watcher (_registry.watcher): the tests may start
+        # Not the process's watcher (_state.watcher): the tests may start
         # and stop that one, when the project is one that uses hotfunc.
-        watcher = _LoopWatcher(self.inbox, _registry.settings.polling)
+        watcher = _LoopWatcher(self.inbox, _state.settings.polling)
         watcher.start(sorted(self.texts))
         for path in self.config.args or [str(self.config.rootpath)]:
             folder = os.path.realpath(path)
             if os.path.isdir(folder):
                 watcher.watch(os.path.join(folder, "__init__.py"))
-        _registry.started = True
+        _state.started = True
         self.watcher = watcher
         self._watch_new()
         self._drain_start()
@@ -379,7 +379,7 @@ class Loop:
         watcher = self.watcher
         if watcher is None:
             return
-        for path in _registry.registry.paths():
+        for path in _state.registry.paths():
             if path not in self.texts:
                 self._remember_text(path)
                 watcher.watch(path)
@@ -565,7 +565,7 @@ class Loop:
 
     def _not_in_place(self, path: str, change: _changes.Change) -> str:
         """Why a changed file of the project was not brought to a fresh import's state, if so."""
-        sources = _registry.registry.sources_at(path)
+        sources = _state.registry.sources_at(path)
         if not sources:
             return f"{_short(path)} is not applied in place (it is not hot)"
         if os.path.basename(path) != "conftest.py" or not change.names:

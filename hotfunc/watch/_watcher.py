@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterable
 
-from .._registry import registry
+from .._state import registry
 from ..core._entry import ReloadEvent
 from ..engine._notify import publish
 from ..engine._reload import reload_path, retry_pending

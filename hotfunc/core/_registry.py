@@ -1,11 +1,9 @@
-"""All of hotfunc's global state, and the one lock that guards it.
+"""The registry: every hot function, by function object and by name, and its files.
 
-Every other module reads and changes state through the names defined here:
-``registry`` (what is hot), ``settings`` (switches from the environment and
-``configure()``), ``callbacks`` (``on_reload`` subscribers), ``raising``
-(functions given code that raises their reload error) and ``watcher`` (the
-running watcher, if any).  Inspection returns snapshots, never the live
-internals.
+The one instance lives in ``_state`` with the rest of the global state.
+What the registry needs from the layers above (a watcher for a new file,
+the watcher's state, the processes that follow) it asks of its ``host``,
+which the API sets when it is imported.
 """
 
 from __future__ import annotations
@@ -20,114 +18,52 @@ import time
 import weakref
 from types import CodeType, FunctionType
 
-from .core import _files
-from .core._entry import Entry, ReloadEvent
-from .core._settings import Settings
-from .core._sourcefile import SourceFile
-from .core._table import COLUMNS, followed_by, format_table, rows, title
-from .core._wrappers import innermost
+from . import _files
+from ._entry import Entry
+from ._sourcefile import SourceFile
+from ._table import COLUMNS, followed_by, format_table, rows, title
+from ._wrappers import innermost
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from typing import Any, Protocol
 
-    class Watcher(Protocol):
-        """What the registry and the API need from the file watcher."""
+    class Host(Protocol):
+        """What the registry asks of the layers above it, which set it at import."""
 
-        polling: bool
-        interval: float
+        def file_added(self, source: SourceFile) -> None:
+            """A file on disk has its first hot function: watch it."""
 
-        def watch(self, path: str) -> None: ...
+        def watcher_state(self) -> str:
+            """How the watcher is, for the table."""
 
-        def stop(self, timeout: float = ...) -> None: ...
+        def followers(self) -> list[int]:
+            """The pids of the live processes that follow this one."""
 
-        def abandon(self) -> None: ...
+        def workers(self) -> list[tuple[str, int, list[str]]]:
+            """The cluster workers that follow this process's saves."""
 
-        def alive(self) -> bool: ...
-
-    class Shipper(Protocol):
-        """A cluster that follows this process's saves."""
-
-        def __call__(self, source: SourceFile) -> None: ...
-
-        def close(self) -> None: ...
-
-    ReloadCallback = Callable[["ReloadEvent"], object]
-
-# Guards the registry's tables.  Held only for short bookkeeping, never
-# across file I/O or the application's code: stop(), imports that register
-# functions and repr(registry) all need it.  Re-entrant, since registry
-# methods call each other.
-lock = _thread.RLock()
-
-
-settings = Settings()
-
-watcher: Watcher | None = None
-
-#: In a process that follows another's saves (a child of a hot process): the
-#: pid of the process that speaks for the tree, the one that called start()
-#: or ``run``.  None in that process itself and in every other.
-leader: int | None = None
-
-#: In a following process whose watcher has not started yet: what starts it,
-#: once a hot file is registered.  A child that never imports a hot module
-#: (a resource tracker, a ``pip`` run) never watches anything.
-follow_start: Callable[[], None] | None = None
-
-#: Where each following process of this tree keeps a file named by its pid,
-#: so the leader can count them; None while no child follows.
-followers_dir: str | None = None
-
-#: Whether start() or reload() was ever called: the registry says when
-#: functions are hot and nothing ever watched them.
-started = False
-
-#: Seconds between looks, while no watcher was ever started, for a hot file
-#: saved since it was registered: a save that nothing will apply.
-REMIND_EVERY = 2.0
 
 #: Seconds after a file is first read before its bytes are compressed: by
 #: then an application's imports are usually over.
 COMPRESS_AFTER = 1.0
 
 
-callbacks: list[ReloadCallback] = []
+class _Alone:
+    """The host of a registry that no upper layer has claimed: nothing watches."""
 
-#: Called with each file whose save this process applied: the clusters that
-#: follow it (``hotfunc.dask.follow``, ``hotfunc.ray.runtime_env``).
-shippers: list[Shipper] = []
+    def file_added(self, source: SourceFile) -> None:
+        pass
 
-#: Saves applied in this process, counted: a shipped text carries the count
-#: at its save, so a worker applies each text once and in order.
-saves = 0
+    def watcher_state(self) -> str:
+        return "never started (call hotfunc.start())"
 
-#: In a worker that applies another process's saves: the text of each file
-#: as that process saved it, by real path.  Read in place of the file on
-#: disk, which is the worker's own copy and does not change.
-shipped: dict[str, bytes] = {}
+    def followers(self) -> list[int]:
+        return []
 
-#: In such a worker: held while shipped texts are applied, so that two sets
-#: that arrive together apply one after the other.  Held across the
-#: application's code, as a file's own reload lock is.
-receiving = _thread.RLock()
-
-#: In such a worker: the count of the last save applied, by module name,
-#: and what failed of it there.
-applied: dict[str, tuple[int, list[str]]] = {}
-
-#: In such a worker: the shipped text of each module it has not imported
-#: yet, by module name; an import runs that text in place of its file.
-awaited: dict[str, tuple[int, bytes]] = {}
-
-#: In a process whose saves a cluster follows: each worker heard from, by
-#: its label, with the count of the last save it applied and what failed.
-workers: dict[str, tuple[int, list[str]]] = {}
-
-#: Entries whose functions were given code that raises their reload error
-#: (``on_error="raise"``), until a save fixes them.
-raising: weakref.WeakSet[Entry] = weakref.WeakSet()
+    def workers(self) -> list[tuple[str, int, list[str]]]:
+        return []
 
 
 #: Entries built, or codes recorded, per hold of the lock.
@@ -150,29 +86,7 @@ def _key(code: CodeType) -> tuple[str, str, int]:
     return (code.co_filename, code.co_qualname, code.co_firstlineno)
 
 
-# Resolving a path costs a system call per component; modules come from few
-# folders, so each folder is resolved once.
-_real_folders: dict[str, str] = {}
-
-
-def real_folder(folder: str) -> str:
-    """``os.path.realpath(folder)``, resolved once per folder."""
-    real = _real_folders.get(folder)
-    if real is None:
-        real = _real_folders[folder] = os.path.realpath(folder)
-    return real
-
-
-def read_source(path: str, *, follow: bool = True, at_import: bool = False) -> bytes:
-    """The bytes of the file at ``path``: as shipped, in a worker that applies
-    another process's saves, else as on disk (see ``_files.read``)."""
-    data = shipped.get(path)
-    if data is not None:
-        return data
-    return _files.read(path, follow=follow, at_import=at_import)
-
-
-def _read_as_imported(filename: str) -> tuple[str | None, bytes | None]:
+def _read_as_imported(read: Callable[..., bytes], filename: str) -> tuple[str | None, bytes | None]:
     """The real path of ``filename``, None if it is no file on disk; and its bytes,
     None if they cannot be read.
 
@@ -180,29 +94,20 @@ def _read_as_imported(filename: str) -> tuple[str | None, bytes | None]:
     symbolic link is found by the open that refuses to follow one.
     """
     folder, sep, name = filename.rpartition(os.sep)
-    real = real_folder(folder or (sep or os.curdir))
+    real = _files.real_folder(folder or (sep or os.curdir))
     path = f"{real}{os.sep}{name}" if real != os.sep else f"{os.sep}{name}"
     try:
         try:
-            return path, read_source(path, follow=False, at_import=True)
+            return path, read(path, follow=False, at_import=True)
         except OSError as exc:
             if exc.errno not in (errno.ELOOP, errno.EMLINK):  # EMLINK: BSDs
                 raise
         path = os.path.realpath(path)
-        return path, read_source(path, at_import=True)
+        return path, read(path, at_import=True)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None, None  # not a file on disk (a zip archive's member)
     except OSError:
         return path, None
-
-
-def wake_follower() -> None:
-    """Start the watcher of a following process, on a thread of its own: the
-    caller holds the lock, which starting takes."""
-    global follow_start
-    start, follow_start = follow_start, None
-    if start is not None:
-        _thread.start_new_thread(start, ())
 
 
 def _no_source_reason(filename: str, loader: object = None) -> str | None:
@@ -225,6 +130,16 @@ class Registry:
     """
 
     def __init__(self) -> None:
+        # Guards the tables.  Held only for short bookkeeping, never across
+        # file I/O or the application's code: stop(), imports that register
+        # functions and repr(registry) all need it.  Re-entrant, since the
+        # methods call each other.
+        self.lock = _thread.RLock()
+        #: In a worker that applies another process's saves: the text of each
+        #: file as that process saved it, by real path.  Read in place of the
+        #: file on disk, which is the worker's own copy and does not change.
+        self.shipped: dict[str, bytes] = {}
+        self.host: Host = _Alone()
         self._entries: list[Entry] = []
         self._entries_by_key: dict[tuple[str, str, int], Entry] = {}
         self._files_by_filename: dict[str, SourceFile] = {}
@@ -235,7 +150,6 @@ class Registry:
         # whether a thread is on its way to compress them.
         self._uncompressed: list[SourceFile] = []
         self._compressing = False
-        self._reminding = False
 
     # -- registration ---------------------------------------------------------
 
@@ -264,11 +178,8 @@ class Registry:
         filename = code.co_filename
         source = self._files_by_filename.get(filename)
         if source is None:
-            with lock:
+            with self.lock:
                 source = self._source_for(filename)
-            if not self._reminding and not started:
-                self._reminding = True
-                _thread.start_new_thread(self._remind, ())
         if (
             source.path is not None
             and not caches
@@ -283,7 +194,7 @@ class Registry:
             if source.namespace is None:
                 source.namespace = func.__globals__
             return None
-        with lock:
+        with self.lock:
             return self._add(func, _key(code), caches)
 
     def _add(
@@ -318,7 +229,7 @@ class Registry:
             data: bytes | None = None
             if not (filename.startswith("<") and filename.endswith(">")):
                 # The text as imported: later reloads compare against it.
-                path, data = _read_as_imported(filename)
+                path, data = _read_as_imported(self.read_source, filename)
             source = SourceFile(filename, path, data)
             self._files_by_filename[filename] = source
             if path is not None:
@@ -328,36 +239,9 @@ class Registry:
                 if not self._compressing:
                     self._compressing = True
                     _thread.start_new_thread(self._compress_later, ())
-            if path is not None and watcher is not None:
-                watcher.watch(path)
-            elif path is not None and follow_start is not None:
-                wake_follower()
+            if path is not None:
+                self.host.file_added(source)
         return source
-
-    def _remind(self) -> None:
-        """Warn once if a hot file is saved while no watcher was ever started.
-
-        Runs on a thread of its own until start() or reload() is called; a
-        process that never saves a hot file never hears of it.
-        """
-        while not started:
-            time.sleep(REMIND_EVERY)
-            if started:
-                return
-            for source in self.sources():
-                try:
-                    saved = source.path is not None and os.stat(source.path).st_mtime > source.seen
-                except OSError:
-                    continue
-                if saved:
-                    from . import _logging
-
-                    _logging.install().warning(
-                        "%s was saved, but no hotfunc watcher runs in this process, so the "
-                        "save is not applied; call hotfunc.start() once at boot",
-                        source.path,
-                    )
-                    return
 
     def _compress_later(self) -> None:
         """Compress the bytes read at import, once the imports are over.
@@ -367,7 +251,7 @@ class Registry:
         """
         time.sleep(COMPRESS_AFTER)
         while True:
-            with lock:
+            with self.lock:
                 todo, self._uncompressed = self._uncompressed, []
                 if not todo:
                     self._compressing = False
@@ -387,7 +271,7 @@ class Registry:
 
     def register_module(self, source: SourceFile) -> None:
         """Make hot the functions of a module made hot whole, if not done yet."""
-        with lock:
+        with self.lock:
             register, source.register = source.register, None
         if register is not None and source.namespace is not None:
             register(source.namespace)  # defers its functions, as @hot does
@@ -403,7 +287,7 @@ class Registry:
         with source.moving:
             if chosen is None:
                 while source.deferred:
-                    with lock:
+                    with self.lock:
                         batch = source.deferred[:_BATCH]
                         # Appends from other threads may land meanwhile; keep those.
                         del source.deferred[: len(batch)]
@@ -412,7 +296,7 @@ class Registry:
                 return
             if not chosen:
                 return
-            with lock:
+            with self.lock:
                 # In place: @hot appends without the lock, and what it
                 # appends meanwhile lands past the part replaced.
                 deferred = source.deferred
@@ -431,7 +315,7 @@ class Registry:
             self._add(func, _key(func.__code__))
 
     def _build_all(self) -> None:
-        with lock:
+        with self.lock:
             sources = list(self._files_by_filename.values())
         for source in sources:
             if source.deferred or source.register is not None:
@@ -449,7 +333,7 @@ class Registry:
         ``namespace``.  ``register(namespace)``, if given, makes its functions
         hot when the file is first needed: a look-up, a listing, an edit.
         """
-        with lock:
+        with self.lock:
             source = self._source_for(filename)
             source.namespace = namespace
             source.pinned = True
@@ -465,7 +349,7 @@ class Registry:
         """:meth:`remember_code` for many entries, in batches under the lock."""
         by_key = self._entries_by_key
         for start in range(0, len(moves), _BATCH):
-            with lock:
+            with self.lock:
                 for entry, code in moves[start : start + _BATCH]:
                     old = _key(entry._code)
                     if by_key.get(old) is entry:
@@ -481,7 +365,7 @@ class Registry:
         The old function object stays as the program holds it, but no later
         save sends it code.
         """
-        with lock:
+        with self.lock:
             entry._refs = weakref.ref(func)
             entry._occurrence = entry._definition = entry._origin = entry._definitions = None
             entry._shift = 0
@@ -490,14 +374,14 @@ class Registry:
 
     def forget(self, entry: Entry) -> None:
         """Drop ``entry``: its definition was replaced by one that no longer has it."""
-        with lock:
+        with self.lock:
             self._entries = [e for e in self._entries if e is not entry]
             self._entries_by_key = {k: e for k, e in self._entries_by_key.items() if e is not entry}
             entry.source.entries = [e for e in entry.source.entries if e is not entry]
 
     def prune(self) -> None:
         """Forget entries whose functions have all been garbage collected."""
-        with lock:
+        with self.lock:
             dead = [e for e in self._entries if not e.alive()]
             if not dead:
                 return
@@ -514,7 +398,7 @@ class Registry:
 
     def clear(self) -> None:
         """Forget everything (tests use this between cases)."""
-        with lock:
+        with self.lock:
             self._entries.clear()
             self._entries_by_key.clear()
             self._files_by_filename.clear()
@@ -525,32 +409,32 @@ class Registry:
 
     def sources(self) -> list[SourceFile]:
         """A snapshot of the files that hold hot functions."""
-        with lock:
+        with self.lock:
             return list(self._files_by_filename.values())
 
     def paths(self) -> set[str]:
         """Real paths of every registered file that exists."""
-        with lock:
+        with self.lock:
             return {s.path for s in self._files_by_filename.values() if s.path}
 
     def sources_at(self, path: str, *, real: bool = False) -> list[SourceFile]:
         """The registered files at ``path``; ``real`` says it is resolved already."""
         real_path = path if real else os.path.realpath(path)
-        with lock:
+        with self.lock:
             return [s for s in self._files_by_filename.values() if s.path == real_path]
 
     def entries_of(self, source: SourceFile, *, build: bool = True) -> list[Entry]:
         """A snapshot of one file's entries; ``build`` builds the deferred ones first."""
         if build:
             self.build(source)
-        with lock:
+        with self.lock:
             return list(source.entries)
 
     def entries(self) -> list[Entry]:
         """A snapshot of the entries whose functions are still alive."""
         self._build_all()
         self.prune()
-        with lock:
+        with self.lock:
             return list(self._entries)
 
     def lookup(self, target: object) -> Entry | None:
@@ -561,7 +445,7 @@ class Registry:
         source = self._files_by_filename.get(func.__code__.co_filename)
         if source is not None:
             self.build(source)
-        with lock:
+        with self.lock:
             entry = self._entries_by_key.get(_key(func.__code__))
             if entry is not None and entry.holds(func):
                 return entry
@@ -608,7 +492,7 @@ class Registry:
 
         Each is retried at every later save of its file until it runs.
         """
-        with lock:
+        with self.lock:
             return [f for s in self._files_by_filename.values() for f in s.failures]
 
     def stale(self) -> list[str]:
@@ -619,27 +503,32 @@ class Registry:
         run those again behind the program's back.  A statement's report goes
         when its text changes.
         """
-        with lock:
+        with self.lock:
             return [m for s in self._files_by_filename.values() for m in s.stale.values()]
 
     def followers(self) -> list[int]:
         """The pids of the live processes that follow this one's saves: the Python
         processes it started since ``start()``, and theirs."""
-        from .processes._follow import live_followers
-
-        return live_followers()
+        return self.host.followers()
 
     def workers(self) -> list[tuple[str, int, list[str]]]:
         """The cluster workers that follow this process's saves, as
         ``(label, count of the last save applied there, what failed there)``."""
-        with lock:
-            return [(label, count, list(failed)) for label, (count, failed) in workers.items()]
+        return self.host.workers()
+
+    def read_source(self, path: str, *, follow: bool = True, at_import: bool = False) -> bytes:
+        """The bytes of the file at ``path``: as shipped, in a worker that applies
+        another process's saves, else as on disk (see ``_files.read``)."""
+        data = self.shipped.get(path)
+        if data is not None:
+            return data
+        return _files.read(path, follow=follow, at_import=at_import)
 
     def __repr__(self) -> str:
         failures = self.failures()
         failures.extend(f"on {label}: {f}" for label, _, failed in self.workers() for f in failed)
         return format_table(
-            self.entries(), watcher_state(), failures, self.stale(), self.followers()
+            self.entries(), self.host.watcher_state(), failures, self.stale(), self.followers()
         )
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -652,7 +541,7 @@ class Registry:
 
         entries = self.entries()
         followers = self.followers()
-        heading = title(entries, watcher_state())
+        heading = title(entries, self.host.watcher_state())
         if followers:
             heading = f"{heading}\n{followed_by(followers)}"
         table = Table(title=heading)
@@ -667,15 +556,3 @@ class Registry:
         if notes:
             table.caption = "\n".join(notes)
         return table
-
-
-def watcher_state() -> str:
-    """How the watcher is, for the registry's table."""
-    if watcher is not None and watcher.alive():
-        return "running"
-    if started:
-        return "stopped"
-    return "never started (call hotfunc.start())"
-
-
-registry = Registry()
