@@ -41,6 +41,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
 )
 
+
 def module_names() -> dict[str, Path]:
     """Every module of the package by dotted name; a package by its own name."""
     names = {}
