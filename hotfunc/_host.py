@@ -14,6 +14,7 @@ import time
 
 from . import _api, _state
 from ._state import registry, settings
+from .core._registry import Host
 from .core._settings import logger
 
 TYPE_CHECKING = False
@@ -25,8 +26,8 @@ if TYPE_CHECKING:
 REMIND_EVERY = 2.0
 
 
-class _Host:
-    """What the registry asks of this process (``core._registry.Host``)."""
+class _Host(Host):
+    """What the registry asks of this process."""
 
     def __init__(self) -> None:
         self._reminding = False

@@ -30,10 +30,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "keeping session- and module-scoped fixtures alive",
     )
     group.addoption("--hot-report", metavar="PATH", help=_HIDDEN)
-    from .testloop import _loop as _testloop
+    from .testloop import _loop
 
     # Read now: pytest's capture takes file descriptor 0 over before the session.
-    _testloop.keys_from_terminal = os.isatty(0)
+    _loop.keys_from_terminal = os.isatty(0)
 
 
 # argparse.SUPPRESS: an option the test loop passes to the fresh processes it starts.
@@ -44,18 +44,18 @@ _HIDDEN = "==SUPPRESS=="
 def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     # Before the conftests import the project: its modules must load hot.
     if early_config.known_args_namespace.hot:
-        from .testloop import _loop as _testloop
+        from .testloop._session import make_imports_hot
 
-        _testloop.make_imports_hot(early_config)
+        make_imports_hot(early_config)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.option.hot:
-        from .testloop import _loop as _testloop
+        from .testloop import _loop
 
         if config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None):
             raise pytest.UsageError("--hot runs the tests in one process; leave out -n")
-        config.pluginmanager.register(_testloop.Loop(config), "hotfunc-loop")
+        config.pluginmanager.register(_loop.Loop(config), "hotfunc-loop")
     elif config.option.hot_report:
         config.pluginmanager.register(_Reporter(config.option.hot_report), "hotfunc-report")
 
@@ -76,6 +76,6 @@ class _Reporter:
         return (yield)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        from .testloop._loop import outcome_of
+        from .testloop._session import outcome_of
 
         self.outcomes[report.nodeid] = outcome_of(report, self.outcomes.get(report.nodeid))

@@ -11,7 +11,7 @@ import random
 import pytest
 
 from hotfunc.core import _codes, _text
-from hotfunc.engine import _incremental, _recompile
+from hotfunc.engine import _find, _incremental, _recompile
 
 PIECES = [
     "import os\n",
@@ -64,7 +64,7 @@ def _summary(compiled: _recompile.CompiledSource) -> list[tuple[object, ...]]:
     rows = []
     for qualname, found in sorted(compiled.definitions.items()):
         for block, definition in found:
-            located = _recompile.locate(block, definition)
+            located = _find.locate(block, definition)
             assert located is not None
             rows.append(
                 (

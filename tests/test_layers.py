@@ -41,6 +41,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
 )
 
+#: Longest at most, in lines: a module longer than this holds two concerns.
+MAX_LINES = 500
+
 
 def module_names() -> dict[str, Path]:
     """Every module of the package by dotted name; a package by its own name."""
@@ -181,3 +184,13 @@ def test_the_checks_see_a_cycle_and_an_upward_import(tmp_path: Path) -> None:
     path.write_text(source)
     found = imports_of("hotfunc.engine._probe", path, set(module_names()))
     assert found == {"hotfunc._api"}
+
+
+def test_no_module_is_over_the_line_limit() -> None:
+    """Every module fits in MAX_LINES lines: one concern each."""
+    long = {
+        name: count
+        for name, path in module_names().items()
+        if (count := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from hotfunc.engine import _incremental, _plan, _recompile
+from hotfunc.engine import _incremental, _plan, _recompile, _statements
 
 BASE = """
 import os
@@ -111,7 +111,7 @@ def test_main_block_is_skipped():
 def test_main_guard_either_way_round(guard):
     """Both spellings of the guard are recognised."""
     node = _recompile.ast.parse(f"{guard}\n    pass\n").body[0]
-    assert _plan.is_main_guard(node)
+    assert _statements.is_main_guard(node)
 
 
 def test_removed_definitions_plan_nothing():

@@ -10,6 +10,10 @@ from __future__ import annotations
 import errno
 import os
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 #: Larger files are refused: no Python source is this big.
 MAX_BYTES = 64 << 20
 
@@ -87,3 +91,40 @@ def read(path: str, *, follow: bool = True, at_import: bool = False) -> bytes:
     finally:
         os.close(fd)
     return b"".join(chunks)
+
+
+def read_as_imported(read: Callable[..., bytes], filename: str) -> tuple[str | None, bytes | None]:
+    """The real path of ``filename``, None if it is no file on disk; and its bytes,
+    None if they cannot be read.
+
+    Runs once per file at import: the folder is resolved once, and a final
+    symbolic link is found by the open that refuses to follow one.
+    """
+    folder, sep, name = filename.rpartition(os.sep)
+    real = real_folder(folder or (sep or os.curdir))
+    path = f"{real}{os.sep}{name}" if real != os.sep else f"{os.sep}{name}"
+    try:
+        try:
+            return path, read(path, follow=False, at_import=True)
+        except OSError as exc:
+            if exc.errno not in (errno.ELOOP, errno.EMLINK):  # EMLINK: BSDs
+                raise
+        path = os.path.realpath(path)
+        return path, read(path, at_import=True)
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None, None  # not a file on disk (a zip archive's member)
+    except OSError:
+        return path, None
+
+
+def no_source_reason(filename: str, loader: object = None) -> str | None:
+    """Why the function of ``filename`` cannot be reloaded, or None if it can."""
+    if filename.startswith("<") and filename.endswith(">"):
+        return f"no source file ({filename}): defined at a REPL or by exec(), so not reloadable"
+    if not os.path.isfile(filename):
+        how = f" by {type(loader).__name__}" if loader is not None else ""
+        return (
+            f"no source file: {filename!r} is not a file on disk (loaded{how}), "
+            "so it is not reloadable"
+        )
+    return None

@@ -12,7 +12,6 @@ from __future__ import annotations
 # everything it imports stay cheap: no typing, dataclasses, logging or
 # threading module at run time (``_thread`` is built in).
 import _thread
-import errno
 import os
 import time
 import weakref
@@ -21,48 +20,38 @@ from types import CodeType, FunctionType
 from . import _files
 from ._entry import Entry
 from ._sourcefile import SourceFile
-from ._table import COLUMNS, followed_by, format_table, rows, title
+from ._table import format_table, rich_table
 from ._wrappers import innermost
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from typing import Any, Protocol
-
-    class Host(Protocol):
-        """What the registry asks of the layers above it, which set it at import."""
-
-        def file_added(self, source: SourceFile) -> None:
-            """A file on disk has its first hot function: watch it."""
-
-        def watcher_state(self) -> str:
-            """How the watcher is, for the table."""
-
-        def followers(self) -> list[int]:
-            """The pids of the live processes that follow this one."""
-
-        def workers(self) -> list[tuple[str, int, list[str]]]:
-            """The cluster workers that follow this process's saves."""
-
+    from typing import Any
 
 #: Seconds after a file is first read before its bytes are compressed: by
 #: then an application's imports are usually over.
 COMPRESS_AFTER = 1.0
 
 
-class _Alone:
-    """The host of a registry that no upper layer has claimed: nothing watches."""
+class Host:
+    """What the registry asks of the layers above it, which set their own at import.
+
+    This one, the registry's until then, stands for a process that watches nothing.
+    """
 
     def file_added(self, source: SourceFile) -> None:
-        pass
+        """A file on disk has its first hot function: watch it."""
 
     def watcher_state(self) -> str:
+        """How the watcher is, for the table."""
         return "never started (call hotfunc.start())"
 
     def followers(self) -> list[int]:
+        """The pids of the live processes that follow this one."""
         return []
 
     def workers(self) -> list[tuple[str, int, list[str]]]:
+        """The cluster workers that follow this process's saves."""
         return []
 
 
@@ -86,42 +75,6 @@ def _key(code: CodeType) -> tuple[str, str, int]:
     return (code.co_filename, code.co_qualname, code.co_firstlineno)
 
 
-def _read_as_imported(read: Callable[..., bytes], filename: str) -> tuple[str | None, bytes | None]:
-    """The real path of ``filename``, None if it is no file on disk; and its bytes,
-    None if they cannot be read.
-
-    Runs once per file at import: the folder is resolved once, and a final
-    symbolic link is found by the open that refuses to follow one.
-    """
-    folder, sep, name = filename.rpartition(os.sep)
-    real = _files.real_folder(folder or (sep or os.curdir))
-    path = f"{real}{os.sep}{name}" if real != os.sep else f"{os.sep}{name}"
-    try:
-        try:
-            return path, read(path, follow=False, at_import=True)
-        except OSError as exc:
-            if exc.errno not in (errno.ELOOP, errno.EMLINK):  # EMLINK: BSDs
-                raise
-        path = os.path.realpath(path)
-        return path, read(path, at_import=True)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None, None  # not a file on disk (a zip archive's member)
-    except OSError:
-        return path, None
-
-
-def _no_source_reason(filename: str, loader: object = None) -> str | None:
-    if filename.startswith("<") and filename.endswith(">"):
-        return f"no source file ({filename}): defined at a REPL or by exec(), so not reloadable"
-    if not os.path.isfile(filename):
-        how = f" by {type(loader).__name__}" if loader is not None else ""
-        return (
-            f"no source file: {filename!r} is not a file on disk (loaded{how}), "
-            "so it is not reloadable"
-        )
-    return None
-
-
 class Registry:
     """Every hot function, by function object and by ``module.qualname``.
 
@@ -139,7 +92,7 @@ class Registry:
         #: file as that process saved it, by real path.  Read in place of the
         #: file on disk, which is the worker's own copy and does not change.
         self.shipped: dict[str, bytes] = {}
-        self.host: Host = _Alone()
+        self.host = Host()
         self._entries: list[Entry] = []
         self._entries_by_key: dict[tuple[str, str, int], Entry] = {}
         self._files_by_filename: dict[str, SourceFile] = {}
@@ -210,7 +163,7 @@ class Registry:
             self.deferring.pop(source.filename, None)
             if source.path is None:
                 loader = func.__globals__.get("__loader__")
-                entry.error = _no_source_reason(source.filename, loader)
+                entry.error = _files.no_source_reason(source.filename, loader)
             source.entries.append(entry)
             self._entries.append(entry)
             self._entries_by_key[key] = entry
@@ -229,7 +182,7 @@ class Registry:
             data: bytes | None = None
             if not (filename.startswith("<") and filename.endswith(">")):
                 # The text as imported: later reloads compare against it.
-                path, data = _read_as_imported(self.read_source, filename)
+                path, data = _files.read_as_imported(self.read_source, filename)
             source = SourceFile(filename, path, data)
             self._files_by_filename[filename] = source
             if path is not None:
@@ -537,22 +490,7 @@ class Registry:
 
     def __rich__(self) -> Any:
         """A rich Table of the registry, for ``rich.print(registry)``."""
-        from rich.table import Table  # only called by rich, so it is installed
-
-        entries = self.entries()
-        followers = self.followers()
-        heading = title(entries, self.host.watcher_state())
-        if followers:
-            heading = f"{heading}\n{followed_by(followers)}"
-        table = Table(title=heading)
-        for column in COLUMNS:
-            table.add_column(column)
-        for row in rows(entries):
-            style = None if row[-1] == "ok" else "red"
-            table.add_row(*row, style=style)
         notes = [f"pending: {f}" for f in self.failures()]
         notes.extend(f"pending: on {w}: {f}" for w, _, failed in self.workers() for f in failed)
         notes.extend(f"stale: {s}" for s in self.stale())
-        if notes:
-            table.caption = "\n".join(notes)
-        return table
+        return rich_table(self.entries(), self.host.watcher_state(), self.followers(), notes)

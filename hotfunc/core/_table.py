@@ -7,6 +7,8 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._entry import Entry
 
 
@@ -81,3 +83,21 @@ def format_table(
     lines.extend(f"pending: {failure}" for failure in failures or ())
     lines.extend(f"stale: {message}" for message in stale or ())
     return "\n".join(lines)
+
+
+def rich_table(entries: list[Entry], state: str, followers: list[int], notes: list[str]) -> Any:
+    """The table as a rich ``Table``, for ``rich.print(registry)``."""
+    from rich.table import Table  # only called by rich, so it is installed
+
+    heading = title(entries, state)
+    if followers:
+        heading = f"{heading}\n{followed_by(followers)}"
+    table = Table(title=heading)
+    for column in COLUMNS:
+        table.add_column(column)
+    for row in rows(entries):
+        style = None if row[-1] == "ok" else "red"
+        table.add_row(*row, style=style)
+    if notes:
+        table.caption = "\n".join(notes)
+    return table

@@ -11,25 +11,32 @@ hot, so that the engine swaps it.
 from __future__ import annotations
 
 import ast
-import os
 import sys
 import time
-from abc import ABCMeta
-from types import FunctionType, ModuleType, TracebackType
+from types import FunctionType
 
 from .._state import registry
 from ..core import _codes
 from ..core._sourcefile import SourceFile
-from ..core._wrappers import accessors, innermost, is_instance, probe
-from . import _history, _plan, _recompile
-from ._decorator import _register, hot_module, register_defined
+from ..core._wrappers import is_instance, probe
+from . import _history, _plan, _recompile, _statements
+from ._decorator import register_defined
+from ._live import (
+    MISSING,
+    functions_of,
+    generated,
+    holds_state,
+    hot_new_modules,
+    line_in,
+    probe_dict,
+    register_defined_member,
+    replaced,
+    source_of,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-#: A name that was not bound.
-MISSING: Any = object()
 
 
 class Rebind:
@@ -144,7 +151,7 @@ class Applier:
     ) -> str | None:
         """Why ``cls`` must be rebuilt, or None once its members are ready to patch."""
         if any(m.field for m in members):
-            reason = generated(cls) or (_replaced(cls) if node.decorator_list else None)
+            reason = generated(cls) or (replaced(cls) if node.decorator_list else None)
             if reason is not None:
                 return reason
         for member in members:
@@ -212,7 +219,7 @@ class Applier:
         except (Exception, SystemExit) as exc:
             # SystemExit too: a changed sys.exit() must not end the watcher.
             self.results.append(self._failure(action, exc))
-            _hot_new_modules(loaded)
+            hot_new_modules(loaded)
             return False
         if action.shadowed and action.name is not None:
             # The later definition of the name binds it, as at import.
@@ -239,7 +246,7 @@ class Applier:
         if kind in (_plan.REDEFINE, _plan.REBUILD) and action.name is not None:
             self._rebind(action.name, self.namespace.get(action.name))
         self.ran_lines.add(action.block.start)
-        _hot_new_modules(loaded)
+        hot_new_modules(loaded)
         for name, value in list(self.namespace.items()):
             old = before.get(name, MISSING)
             if old is value:
@@ -250,7 +257,7 @@ class Applier:
             else:
                 known.new = value
             register_defined(value, self.module)
-            if kind == _plan.RUN and _holds_state(old):
+            if kind == _plan.RUN and holds_state(old):
                 result.notes.append(
                     f"{self._where(action.line)}: {name!r} now holds a new "
                     f"{type(value).__name__} object; whatever kept the old one (a server, "
@@ -304,7 +311,7 @@ class Applier:
             cell = namespace.get("__classcell__")
             if cell is not None:
                 cell.cell_contents = cls
-            docstring = any(_plan.is_docstring(m.node) for m in runnable)
+            docstring = any(_statements.is_docstring(m.node) for m in runnable)
             rerun = {m.name for m in runnable if m.kind == _plan.RUN}
             for name, value in namespace.items():
                 if name == "__doc__" and docstring:
@@ -328,7 +335,7 @@ class Applier:
     def _rebind(self, name: str, value: object) -> None:
         """Point the entries of a definition that ran again at its new functions."""
         made: dict[str, list[FunctionType]] = {}
-        for func in _functions_of(value, name):
+        for func in functions_of(value, name):
             made.setdefault(func.__code__.co_qualname, []).append(func)
 
         def defined_by(qualname: str) -> bool:
@@ -356,7 +363,7 @@ class Applier:
             if changed:
                 entry.version += 1
                 entry.reloaded_at = time.time()
-                _history.record(entry, _source_of(func), func)
+                _history.record(entry, source_of(func), func)
 
     def _failure(self, action: _plan.Action, exc: BaseException) -> Result:
         line = line_in(exc.__traceback__, self.filename, action.line)
@@ -381,150 +388,3 @@ class Applier:
 
     def _where(self, line: int) -> str:
         return f"{self.path}:{line}"
-
-
-def register_defined_member(value: object, qualname: str, filename: str) -> bool:
-    """Make hot the function(s) behind ``value`` that the def ``qualname`` of ``filename``
-    made (a property's accessors, a static or class method); return whether any was."""
-    found = False
-    for target in accessors(value):
-        func, caches = innermost(target)
-        if (
-            func is not None
-            and func.__code__.co_filename == filename
-            and func.__code__.co_qualname == qualname
-        ):
-            _register(func, caches)
-            found = True
-    return found
-
-
-def probe_dict(cls: type, name: str | None) -> object | None:
-    """``vars(cls)[name]``, or None; never raises."""
-    if name is None:
-        return None
-    try:
-        return vars(cls).get(name)
-    except Exception:
-        return None
-
-
-def generated(cls: type) -> str | None:
-    """Why code generated from the class body makes ``cls`` unpatchable, or None.
-
-    Dataclasses, attrs classes, NamedTuples, Enums, classes with
-    ``__slots__`` and classes with their own metaclass build methods,
-    descriptors or members from the fields when the class statement runs;
-    setting a field afterwards would leave those stale.
-    """
-    try:
-        own = vars(cls)
-        if "__dataclass_fields__" in own:
-            return "a dataclass"
-        if "__attrs_attrs__" in own:
-            return "an attrs class"
-        if "__slots__" in own:
-            return "a class with __slots__"
-        if issubclass(cls, tuple) and "_fields" in own:
-            return "a NamedTuple"
-        meta = type(cls)
-        if meta is not type and meta is not ABCMeta:
-            return f"a class with the metaclass {meta.__name__}"
-    except Exception:
-        return "a class that cannot be inspected"
-    return None
-
-
-def _hot_new_modules(loaded: set[str]) -> None:
-    """Make hot the modules a statement imported for the first time from a folder
-    that holds hot files: the application's own new module, edited later too."""
-    new = set(sys.modules) - loaded
-    if not new:
-        return
-    folders = {os.path.dirname(p) for p in registry.paths()}
-    for name in sorted(new):
-        module = sys.modules.get(name)
-        filename = probe(module, "__file__")
-        if (
-            isinstance(module, ModuleType)
-            and isinstance(filename, str)
-            and filename.endswith(".py")
-            and os.path.dirname(os.path.realpath(filename)) in folders
-        ):
-            hot_module(module)
-
-
-def _replaced(cls: type) -> str | None:
-    """Why a decorated class cannot be patched: its decorator made a new class of
-    the same name around the one the statement built (a subclass), or None when
-    it returned the class it was given."""
-    try:
-        name, module = cls.__qualname__, cls.__module__
-        for base in cls.__mro__[1:]:
-            if base.__qualname__ == name and base.__module__ == module:
-                return "a class its decorator replaced"
-    except Exception:
-        return "a class that cannot be inspected"
-    return None
-
-
-def _holds_state(value: object) -> bool:
-    """Whether rebinding a name away from ``value`` may strand state held elsewhere.
-
-    Constants, containers of the standard library, functions, classes and
-    modules are replaced without a word; an application object (an app, a
-    connection, a client) is worth a line.
-    """
-    if value is MISSING or value is None:
-        return False
-    kind = type(value)
-    return kind.__module__ not in ("builtins", "collections", "types", "typing") and not (
-        is_instance(value, type)
-    )
-
-
-def _functions_of(value: object, name: str) -> list[FunctionType]:
-    """The functions a definition made: the function, or a class's methods, nested too."""
-    found: list[FunctionType] = []
-    if is_instance(value, type):
-        cls: type = value  # type: ignore[assignment]
-        prefix = name + "."
-        try:
-            items = list(vars(cls).items())
-        except Exception:
-            return found
-        for key, member in items:
-            if is_instance(member, type):
-                if probe(member, "__qualname__") == prefix + key:
-                    found.extend(_functions_of(member, prefix + key))
-                continue
-            for target in accessors(member):
-                func, _ = innermost(target)
-                if func is not None and func.__code__.co_qualname.startswith(prefix):
-                    found.append(func)
-        return found
-    for target in accessors(value):
-        func, _ = innermost(target)
-        if func is not None and func.__code__.co_qualname == name:
-            found.append(func)
-    return found
-
-
-def _source_of(func: FunctionType) -> str:
-    """The text of ``func``'s definition, for its history ("" when it cannot be read)."""
-    import inspect
-
-    try:
-        return inspect.getsource(func)
-    except (OSError, TypeError):
-        return ""
-
-
-def line_in(tb: TracebackType | None, filename: str, fallback: int) -> int:
-    """The last line of ``filename`` a traceback passed through."""
-    line = fallback
-    while tb is not None:
-        if tb.tb_frame.f_code.co_filename == filename:
-            line = tb.tb_lineno
-        tb = tb.tb_next
-    return line

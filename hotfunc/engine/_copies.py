@@ -19,8 +19,9 @@ from .._state import registry
 from ..core import _text
 from ..core._sourcefile import SourceFile
 from ..core._wrappers import is_instance, probe
-from ._apply import MISSING, Rebind
-from ._plan import summarize
+from ._apply import Rebind
+from ._live import MISSING
+from ._statements import summarize
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -42,8 +42,9 @@ from .._state import registry
 from ..core import _codes, _text
 from ..core._sourcefile import SourceFile
 from ..core._wrappers import innermost, is_instance, probe
-from . import _incremental, _plan, _recompile
-from ._apply import MISSING, Applier, Rebind, generated
+from . import _incremental, _plan, _recompile, _statements
+from ._apply import Applier, Rebind
+from ._live import MISSING, generated
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -217,7 +218,7 @@ class Follower:
                 continue
             done.add(block.start)
             try:
-                node = _plan.parse_block(self.compiled, block)
+                node = _statements.parse_block(self.compiled, block)
                 self._one(block, node, changed)
             except (SyntaxError, ValueError, IndexError, RecursionError, MemoryError) as exc:
                 # A statement too deep for the ast module, say: it is not
@@ -314,7 +315,9 @@ class Follower:
             why = f"it is {reason}, built from its body" if reason else "its body calls code"
             self._report(block, node, name, why)
             return
-        member_list = [_plan.Member(_plan.RUN, m, _plan.slot(m), field=True) for m in runnable]
+        member_list = [
+            _plan.Member(_plan.RUN, m, _statements.slot(m), field=True) for m in runnable
+        ]
         action = _plan.Action(_plan.MEMBERS, block, node, None, member_list)
         self.applier.run(action)
 
@@ -342,7 +345,7 @@ class Follower:
         self.applier.note_ran(f"{node.name} defaults (reads {name})", node.lineno)
 
     def _report(self, block: _recompile.Block, node: ast.stmt, name: str, why: str) -> None:
-        summary = _plan.summarize(node)
+        summary = _statements.summarize(node)
         text = block.text(self.compiled.lines)
         self.reported.append(
             (

@@ -33,7 +33,21 @@ from __future__ import annotations
 import ast
 
 from ..core._text import split_lines
-from ._recompile import Block, CompiledSource, parse_at
+from ._recompile import Block, CompiledSource
+from ._statements import (
+    class_header,
+    is_docstring,
+    is_main_guard,
+    key,
+    keys_of,
+    parse_block,
+    parse_block_or_none,
+    parse_text,
+    qualnames_in,
+    slot,
+    statement_text,
+    summarize,
+)
 
 # What an action does; see the module docstring for the rule behind each.
 RUN = "run"
@@ -159,7 +173,7 @@ def plan(old: CompiledSource | None, new: CompiledSource, *, retry: bool) -> Pla
         for block in new.blocks:
             if block.live is not None and id(block) not in in_region:
                 node = parse_block(new, block)
-                previous = _parse_text(block.live)
+                previous = parse_text(block.live)
                 action = _decide(
                     result,
                     node,
@@ -255,9 +269,9 @@ def _plan_region(
     for i in sorted(unmatched_old):
         block = olds[i]
         if block.live is None:
-            old_nodes[i], old_lines[i] = _parse_block_or_none(old, block), old.lines
+            old_nodes[i], old_lines[i] = parse_block_or_none(old, block), old.lines
         else:
-            old_nodes[i] = _parse_text(block.live)
+            old_nodes[i] = parse_text(block.live)
             old_lines[i] = split_lines(block.live)
     # Pair with the old statement of the same name, if any, from the last
     # on: of several statements of one name, the last binds it...
@@ -358,14 +372,14 @@ def _decide(
     if isinstance(node, _DEFS):
         if not isinstance(previous, _DEFS) or previous.name != node.name:
             return Action(DEFINE, block, node, previous_text)
-        if _dump_all(node.decorator_list) != _dump_all(previous.decorator_list):
+        if keys_of(node.decorator_list) != keys_of(previous.decorator_list):
             return Action(REDEFINE, block, node, previous_text)
         # Body or signature: the engine compares code and swaps what differs.
         return Action(UPDATE, block, node, previous_text)
     if isinstance(node, ast.ClassDef):
         if not isinstance(previous, ast.ClassDef) or previous.name != node.name:
             return Action(DEFINE, block, node, previous_text)
-        if _header(node) != _header(previous):
+        if class_header(node) != class_header(previous):
             return Action(REBUILD, block, node, previous_text)
         members = _members(node, lines, previous, previous_lines, node.name, result.same_defs)
         if not members:
@@ -390,13 +404,13 @@ def _members(
     """
     unmatched: dict[str, list[ast.stmt]] = {}
     for member in previous.body:
-        unmatched.setdefault(_text(member, previous_lines), []).append(member)
+        unmatched.setdefault(statement_text(member, previous_lines), []).append(member)
     changed_nodes: list[ast.stmt] = []
     for member in node.body:
-        alike = unmatched.get(_text(member, lines))
+        alike = unmatched.get(statement_text(member, lines))
         if alike:
             alike.pop(0)
-            same.update(_qualnames(member, qualname + "."))
+            same.update(qualnames_in(member, qualname + "."))
         else:
             changed_nodes.append(member)
     # What is left of the old body, by name and in order (a property's
@@ -421,7 +435,7 @@ def _members(
             if (
                 isinstance(before, _DEFS)
                 and before.name == member.name
-                and _dump_all(member.decorator_list) == _dump_all(before.decorator_list)
+                and keys_of(member.decorator_list) == keys_of(before.decorator_list)
             ):
                 changed.append(Member(UPDATE, member, name, field=False))
             else:
@@ -431,7 +445,7 @@ def _members(
             if (
                 isinstance(before, ast.ClassDef)
                 and before.name == member.name
-                and _header(member) == _header(before)
+                and class_header(member) == class_header(before)
             ):
                 nested = _members(
                     member, lines, before, previous_lines, f"{qualname}.{member.name}", same
@@ -448,112 +462,3 @@ def _members(
         else:
             changed.append(Member(RUN, member, name, field=not is_docstring(member)))
     return changed
-
-
-def _text(node: ast.stmt, lines: list[str]) -> str:
-    """A statement's whole lines, decorators included."""
-    decorators = getattr(node, "decorator_list", None)
-    first = decorators[0].lineno if decorators else node.lineno
-    return "".join(lines[first - 1 : node.end_lineno or node.lineno])
-
-
-def _qualnames(node: ast.stmt, prefix: str) -> list[str]:
-    """Qualnames of the functions a class-body statement defines, nested ones too."""
-    if isinstance(node, _DEFS):
-        name = prefix + node.name
-        inner = [q for child in node.body for q in _qualnames(child, name + ".<locals>.")]
-        return [name, *inner]
-    if isinstance(node, ast.ClassDef):
-        return [q for child in node.body for q in _qualnames(child, f"{prefix}{node.name}.")]
-    return []
-
-
-def key(node: ast.AST) -> str:
-    """The statement's syntax tree with every position left out."""
-    return ast.dump(node, annotate_fields=False, include_attributes=False)
-
-
-def _dump_all(nodes: list[ast.expr]) -> list[str]:
-    return [key(n) for n in nodes]
-
-
-def _header(node: ast.ClassDef) -> list[object]:
-    return [
-        _dump_all(node.decorator_list),
-        _dump_all(node.bases),
-        [key(k) for k in node.keywords],
-        [key(p) for p in getattr(node, "type_params", ())],
-    ]
-
-
-def is_docstring(node: ast.stmt) -> bool:
-    return (
-        isinstance(node, ast.Expr)
-        and isinstance(node.value, ast.Constant)
-        and isinstance(node.value.value, str)
-    )
-
-
-def slot(node: ast.stmt) -> str | None:
-    """The name a statement defines, to pair an old statement with its new text."""
-    if isinstance(node, (*_DEFS, ast.ClassDef)):
-        return node.name
-    if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
-        return "=" + ",".join(t.id for t in node.targets if isinstance(t, ast.Name))
-    if isinstance(node, (ast.AnnAssign, ast.AugAssign)) and isinstance(node.target, ast.Name):
-        return "=" + node.target.id
-    return None
-
-
-def is_main_guard(node: ast.stmt) -> bool:
-    """``if __name__ == "__main__":``, either way round."""
-    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
-        return False
-    test = node.test
-    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
-        return False
-    sides = [test.left, test.comparators[0]]
-    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
-    mains = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
-    return len(names) == 1 and len(mains) == 1
-
-
-def summarize(node: ast.stmt, width: int = 40) -> str:
-    """A short, one-line form of a statement for the log: ``import json``, ``LIMIT = 5``."""
-    if isinstance(node, _DEFS):
-        return node.name
-    if isinstance(node, ast.ClassDef):
-        return node.name
-    try:
-        text = ast.unparse(node).splitlines()[0]
-    except Exception:  # unparse is best effort for a log line
-        text = type(node).__name__
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _parse_block_or_none(compiled: CompiledSource, block: Block) -> ast.stmt | None:
-    try:
-        return parse_block(compiled, block)
-    except (SyntaxError, IndexError):
-        return None
-
-
-def parse_block(compiled: CompiledSource, block: Block) -> ast.stmt:
-    body = parse_at(block.text(compiled.lines), block.start).body
-    # Statements sharing a line (``a = 1; b = 2``) parse together; take ours.
-    for node in body:
-        decorators = getattr(node, "decorator_list", None)
-        first = decorators[0].lineno if decorators else None
-        if (first or node.lineno) == block.start and (node.end_lineno or node.lineno) == block.end:
-            return node
-    return body[0]
-
-
-def _parse_text(text: str) -> ast.stmt | None:
-    if not text:
-        return None
-    try:
-        body = ast.parse(text).body
-    except SyntaxError:
-        return None
-    return body[0] if len(body) == 1 else None

@@ -20,8 +20,8 @@ from .._state import registry
 from ..core import _codes
 from ..core._entry import Entry
 from ..core._wrappers import innermost, signature_reader
-from . import _history, _recompile, _swap
-from ._apply import line_in
+from . import _find, _history, _recompile, _swap
+from ._live import line_in
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def locate(
     if entry._occurrence is None:
         _resolve(entry, baseline)
     assert entry._occurrence is not None
-    return _recompile.find(compiled, entry.qualname, entry._occurrence)
+    return _find.find(compiled, entry.qualname, entry._occurrence)
 
 
 def update_entry(
@@ -113,7 +113,7 @@ def update_entry(
     if signature_changed:
         try:
             made = _codes.evaluate_definition(
-                _recompile.node_of(compiled, found),
+                _find.node_of(compiled, found),
                 entry.source.filename,
                 compiled.flags,
                 funcs[0].__globals__,
@@ -233,7 +233,7 @@ def _explicit_super(
     """Code for a method that newly uses ``super()``, when its class is reachable."""
     if _owner_class(func, None) is None:
         return None
-    node = _recompile.node_of(compiled, found)
+    node = _find.node_of(compiled, found)
     return _codes.compile_explicit_super(
         node, entry.qualname, entry.source.filename, compiled.flags
     )
@@ -244,9 +244,9 @@ def _resolve(entry: Entry, baseline: _recompile.CompiledSource | None) -> None:
     entry._occurrence = ("", 0)
     if baseline is None:
         return
-    occurrence = _recompile.occurrence_of(baseline, entry.qualname, entry.code.co_firstlineno)
+    occurrence = _find.occurrence_of(baseline, entry.qualname, entry.code.co_firstlineno)
     entry._occurrence = occurrence
-    found = _recompile.find(baseline, entry.qualname, occurrence)
+    found = _find.find(baseline, entry.qualname, occurrence)
     if found is None:
         return
     entry._definition = found.definition
