@@ -11,7 +11,7 @@ import traceback
 import pytest
 
 import hotfunc
-from hotfunc.engine import _reload
+from hotfunc.engine import _steps
 
 pytestmark = pytest.mark.usefixtures("watching")
 
@@ -378,7 +378,7 @@ def test_moving_many_functions_leaves_the_collector_as_the_application_had_it(
 ):
     """While a save moves many functions, the cyclic collector waits; afterwards it is
     on or off as the application left it."""
-    monkeypatch.setattr(_reload, "_MANY", 10)  # 200 functions count as many
+    monkeypatch.setattr(_steps, "_MANY", 10)  # 200 functions count as many
     source = "from hotfunc import hot\n" + "".join(
         f"@hot\ndef f{i}():\n    return {i}\n" for i in range(200)
     )
