@@ -356,6 +356,26 @@ def test_the_text_read_again_builds_nothing(project):
     assert [getattr(mod, f"f{i}").__code__ for i in range(300)] == codes
 
 
+def test_functions_below_an_edit_move_with_the_code_nested_in_them(project, wait):
+    """Lines added above functions that have no entry yet move them, and the lambdas
+    nested in the ones that hold any, as an import of the new text would number them;
+    a function with none moves as plainly."""
+    source = "from hotfunc import hot\n" + "".join(
+        f"\n@hot\ndef f{i}():\n    return lambda: {i}\n"
+        if i % 3 == 0
+        else f"\n@hot\ndef f{i}():\n    return {i}\n"
+        for i in range(12)
+    )
+    mod = project.load(source)
+    funcs = [getattr(mod, f"f{i}") for i in range(12)]
+    lines = [f.__code__.co_firstlineno for f in funcs]
+    project.edit(mod, "# one\n# two\n" + source)
+    wait(lambda: funcs[-1].__code__.co_firstlineno == lines[-1] + 2)
+    assert [f.__code__.co_firstlineno for f in funcs] == [line + 2 for line in lines]
+    for i in range(0, 12, 3):
+        assert funcs[i]().__code__.co_firstlineno == lines[i] + 2 + 2  # its decorator, +2
+
+
 def test_same_text_again_moves_nothing(project, wait):
     """A file deleted and written again with the text it had leaves every function,
     parsed or not, at its lines."""

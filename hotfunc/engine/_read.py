@@ -70,7 +70,9 @@ def read(source: SourceFile, settled: Callable[[bool], bool] | None) -> Text | F
     except OSError as exc:
         source.digest = None
         return Failed(f"{path}:1: cannot read the file: {exc.strerror}; keeping the last good code")
-    if settled is not None and not settled(not data.strip()):
+    # Blank, without a copy of the bytes: a large file's strip() costs a copy.
+    blank = not data or data.isspace()
+    if settled is not None and not settled(blank):
         return None  # caught mid-save: the close of that write brings it back
     digest = (len(data), hash(data))
     if source.digest is AS_IMPORTED:
@@ -80,7 +82,7 @@ def read(source: SourceFile, settled: Callable[[bool], bool] | None) -> Text | F
         return None
     baseline(source)  # before the digest moves on: the import's text is still known
     source.digest = digest
-    if not data.strip():
+    if blank:
         what = "file is empty (a save in progress?)"
         with contextlib.suppress(OSError):
             if not stat.S_ISREG(os.stat(path).st_mode):

@@ -11,7 +11,9 @@ from __future__ import annotations
 import bisect
 import contextlib
 import gc
+import itertools
 import linecache
+import operator
 import sys
 from collections.abc import Iterator
 from types import CodeType, FunctionType
@@ -170,20 +172,31 @@ def _settle_deferred(source: SourceFile, before: int, after: int, delta: int) ->
     """
     registry.register_module(source)
     with source.moving, _collector_paused(delta != 0 and len(source.deferred) > _MANY):
+        funcs = list(source.deferred)
         reached: list[FunctionType] = []
-        # A function registered under two names (``alias = f``, ``visit_A =
-        # visit_B = _skip`` in a class) stands twice in the list, and must
-        # not move twice.
+        # What can be asked of all the functions at once is asked in C: a
+        # large file has a hundred thousand.  Whether one stands twice in the
+        # list (``alias = f``, ``visit_A = visit_B = _skip`` in a class),
+        # which must not move twice; whether one holds a nested code object,
+        # which must move with it.  Most files say no to both, and a function
+        # then costs what making its new code object costs.
+        twice = bool(delta) and len(set(map(id, funcs))) != len(funcs)
+        nested = bool(delta) and CodeType in set(
+            map(type, itertools.chain.from_iterable(map(_CONSTS, map(_CODE, funcs))))
+        )
         moved: set[int] = set()
-        for func in list(source.deferred):
+        for func in funcs:
             code = func.__code__
             line = code.co_firstlineno
             if line > after:
-                if not delta or id(func) in moved:
+                if not delta:
                     continue
-                moved.add(id(func))
-                # As shift_code(), inline: a large file has a hundred thousand.
-                if CodeType in map(type, code.co_consts):
+                if twice:
+                    if id(func) in moved:
+                        continue
+                    moved.add(id(func))
+                # As shift_code(), inline.
+                if nested and CodeType in map(type, code.co_consts):
                     func.__code__ = _codes.shift_code(code, delta)
                 else:
                     func.__code__ = code.replace(co_firstlineno=line + delta)
@@ -191,6 +204,10 @@ def _settle_deferred(source: SourceFile, before: int, after: int, delta: int) ->
                 reached.append(func)
         registry.build(source, reached)
         return registry.entries_of(source, build=False)
+
+
+_CODE = operator.attrgetter("__code__")
+_CONSTS = operator.attrgetter("co_consts")
 
 
 # More functions to move than this, and the cyclic garbage collector waits.
