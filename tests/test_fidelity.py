@@ -532,3 +532,61 @@ def test_another_module_reading_the_name_through_the_module_is_reported(tmp_path
         "import cfg\n\nDOUBLE = cfg.LIMIT * 2 + 0\n\ndef now():\n    return cfg.LIMIT\n",
     )
     wait(lambda: user.DOUBLE == 8 and not hotfunc.registry.stale())
+
+
+def test_a_stale_statement_is_reported_at_each_save_that_changes_what_it_reads(
+    tmp_path, wait, caplog
+):
+    """A statement left stale is named again by every later save that changes the name it
+    reads, with the value that save gave it: the user debugs that value now."""
+    old = """
+        __version__ = "3.19.0"
+        VERSION_INFO = tuple(int(p) for p in __version__.split("."))
+    """
+    tree = Tree(tmp_path, {"ver.py": old})
+    (mod,) = tree.load("ver")
+    for version in ("3.20.0", "3.20.1"):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="hotfunc"):
+            tree.save("ver.py", old.replace("3.19.0", version))
+            wait(lambda: "VERSION_INFO" in caplog.text)
+        said = [r.getMessage() for r in caplog.records if "VERSION_INFO" in r.getMessage()]
+        assert len(said) == 1
+        assert "ver.py:2: 'VERSION_INFO = tuple" in said[0]
+        assert f"reads '__version__', which this save changed to {version!r}" in said[0]
+    assert mod.VERSION_INFO == (3, 19, 0)  # never run again behind the program's back
+    (stale,) = hotfunc.registry.stale()
+    assert "changed to '3.20.1'" in stale
+    assert tree.unsaid() == []  # unlike a fresh import, and said so
+
+
+def test_what_a_factory_made_moves_with_it(tmp_path, wait):
+    """Lines added above a factory move the methods it made when the class was built (a
+    class decorator's ``__eq__``): a traceback through them names the line it would after
+    a fresh import."""
+    old = """
+        def _make_eq():
+            def __eq__(self, other):
+                return self.key() == other.key()
+            return __eq__
+
+        def comparable(cls):
+            cls.__eq__ = _make_eq()
+            return cls
+
+        @comparable
+        class Version:
+            def __init__(self, n):
+                self.n = n
+
+            def key(self):
+                return self.n
+    """
+    tree = Tree(tmp_path, {"gen.py": old})
+    (mod,) = tree.load("gen")
+    eq = mod.Version.__eq__
+    assert eq.__code__.co_firstlineno == 2
+    tree.save("gen.py", "# one\n# two\n# three\n" + textwrap.dedent(old).lstrip())
+    wait(lambda: eq.__code__.co_firstlineno == 5)
+    assert mod.Version(1) == mod.Version(1) and mod.Version.__eq__ is eq
+    assert tree.unsaid() == []

@@ -347,14 +347,33 @@ class Follower:
     def _report(self, block: _recompile.Block, node: ast.stmt, name: str, why: str) -> None:
         summary = _statements.summarize(node)
         text = block.text(self.compiled.lines)
+        rebind = self.applier.rebinds.get(name)
+        change = "changed" if rebind is None else f"changed{_to_value(rebind.new)}"
         self.reported.append(
             (
                 text,
                 f"{self.applier.path}:{block.start}: {summary!r} reads {name!r}, which this "
-                f"save changed, and was not run again because {why}; it still holds what "
+                f"save {change}, and was not run again because {why}; it still holds what "
                 "it made from the old value (save the statement to run it again, or restart)",
             )
         )
+
+
+#: Values a report names, so that each save's report says which value it is about.
+_NAMED = (str, bytes, int, float, complex, bool, type(None))
+
+
+def _to_value(value: object) -> str:
+    """`` to VALUE`` for a short constant of the standard library, else ""."""
+    if type(value) not in _NAMED and not (
+        type(value) is tuple and all(type(v) in _NAMED for v in value)
+    ):
+        return ""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past sys.get_int_max_str_digits()
+        return ""
+    return f" to {text}" if len(text) <= 40 else ""
 
 
 _ANNOTATIONS = __import__("__future__").annotations.compiler_flag
@@ -365,13 +384,14 @@ def keep_stale(source: SourceFile, text: str, reported: list[tuple[str, str]]) -
 
     A report about no statement of the file (a key starting with NUL: a
     decorator's or a base class's) stays for the life of the process.
-    Returns the messages not recorded before, to log.
+    Returns the messages to log: every report of this save, once, also one
+    that an earlier save gave already.  Each is about what this save
+    changed, and the value the user now debugs is this save's.
     """
     stale = {t: m for t, m in source.stale.items() if t.startswith("\0") or t in text}
-    fresh = [m for t, m in reported if stale.get(t) != m]
     stale.update(reported)
     source.stale = stale
-    return fresh
+    return list(dict.fromkeys(m for _, m in reported))
 
 
 def subclasses_left(

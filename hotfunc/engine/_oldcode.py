@@ -14,6 +14,10 @@ are not that function, and a fresh import would have them new:
    changed decorator does not decorate them again, since that could
    register a route or a command twice.  One line names the decorator and
    each definition, with ``file:line``.
+
+A save that only moves a factory leaves what it made at its old lines
+(``cls.__eq__ = _make_eq()`` in a class decorator): those functions are
+found in the module and its classes, and get their new line numbers.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from .._state import registry
 from ..core import _codes
 from ..core._entry import Entry
 from ..core._sourcefile import SourceFile
+from ..core._wrappers import is_instance, probe
 
 #: Nested code a function makes and drops within one call.
 _TRANSIENT = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
@@ -79,6 +84,68 @@ def closures(swapped: list[tuple[Entry, CodeType]]) -> list[str]:
             made.__code__ = new
             done[code.co_qualname] = done.get(code.co_qualname, 0) + 1
     return [f"{q} ({n} made before)" for q, n in sorted(done.items())]
+
+
+def moved_closures(namespace: dict[str, object], filename: str) -> list[str]:
+    """Give the functions a factory of ``filename`` made their new line numbers.
+
+    Looks where a factory's functions are kept: the module's globals, its
+    classes' dicts (methods a class decorator made), and the accessors of
+    their properties; not the whole heap, which a save that only moves
+    lines should not pay for.  A function is given the nested code of its
+    factory's live code that runs the same bytecode, when exactly one does.
+    Returns each qualname moved, with how many functions.
+    """
+    made: list[FunctionType] = []
+    factories: dict[str, CodeType] = {}
+    for func in _functions_in(namespace):
+        code = func.__code__
+        if code.co_filename != filename:
+            continue
+        if "<locals>" in code.co_qualname:
+            made.append(func)
+        else:
+            factories[code.co_qualname] = code
+    done: dict[str, int] = {}
+    for func in made:
+        code = func.__code__
+        factory = factories.get(code.co_qualname.rpartition(".<locals>.")[0])
+        if factory is None:
+            continue
+        same = [
+            nested
+            for nested in _nested(factory).get(code.co_qualname, ())
+            if nested.co_freevars == code.co_freevars and _codes.same_behaviour(nested, code)
+        ]
+        if len(same) == 1 and same[0].co_firstlineno != code.co_firstlineno:
+            func.__code__ = same[0]
+            done[code.co_qualname] = done.get(code.co_qualname, 0) + 1
+    return [f"{q} ({n} made before)" for q, n in sorted(done.items())]
+
+
+def _functions_in(namespace: dict[str, object]) -> list[FunctionType]:
+    """The plain functions kept in ``namespace`` and in the classes it holds, nested too."""
+    found: list[FunctionType] = []
+    seen: set[int] = set()
+    places: list[object] = [namespace]
+    while places:
+        place = places.pop()
+        try:
+            values = list(place.values()) if isinstance(place, dict) else list(vars(place).values())
+        except Exception:  # a class whose __dict__ cannot be read
+            continue
+        for value in values:
+            if type(value) is FunctionType:
+                found.append(value)
+            elif is_instance(value, type) and id(value) not in seen:
+                seen.add(id(value))
+                places.append(value)
+            else:
+                for name in ("__func__", "fget", "fset", "fdel"):
+                    inner = probe(value, name)
+                    if type(inner) is FunctionType:
+                        found.append(inner)
+    return found
 
 
 def _counterpart(code: CodeType, pairs: list[tuple[CodeType, CodeType]]) -> CodeType | None:

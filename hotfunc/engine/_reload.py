@@ -32,7 +32,7 @@ from . import _apply, _copies, _dependents, _oldcode, _read, _steps, _swap
 from ._notify import publish
 from ._read import Compiled, Failed
 from ._report import report
-from ._steps import Applied
+from ._steps import Applied, Planned
 
 logger = logging.getLogger("hotfunc")
 
@@ -82,12 +82,12 @@ def _save(
         return _fail_file(source, started, compiled)
     planned = _steps.plan(source, compiled)
     applied = _steps.apply(source, compiled, planned)
-    reported, elsewhere = _reach(source, compiled, applied)
+    reported, elsewhere = _reach(source, compiled, planned, applied)
     return _finish(source, compiled, applied, reported, elsewhere, started)
 
 
 def _reach(
-    source: SourceFile, compiled: Compiled, applied: Applied
+    source: SourceFile, compiled: Compiled, planned: Planned, applied: Applied
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """What the save's changes reach beyond themselves, brought to a fresh import's
     state or reported.
@@ -113,6 +113,9 @@ def _reach(
                 swap.running = running.get(id(swap.entry), 0)
             source.baseline = compiled.compiled  # the new text is where a decorator is used now
             reported.extend(_oldcode.decorated(swapped_entries))
+        if planned.moved and namespace is not None:
+            moved = _oldcode.moved_closures(namespace, source.filename)
+            applier.results.extend(_apply.Result("moved", target, 0) for target in moved)
     except Exception as exc:
         logger.debug("following %s failed", compiled.path, exc_info=True)
         reported.append(
@@ -150,9 +153,8 @@ def _rebound(
     # list, so that saving the statement there clears its report.
     others = [s for s in registry.sources() if s is not source]
     for other, key, message in _copies.readers_elsewhere(applier.module, rebinds, others):
-        if other.stale.get(key) != message:
-            other.stale[key] = message
-            elsewhere.append(message)
+        other.stale[key] = message
+        elsewhere.append(message)  # again at each save that changes what it reads
     return [*follower.reported, *subclasses]
 
 

@@ -18,7 +18,7 @@ from ._apply import Result
 logger = logging.getLogger("hotfunc")
 
 # The order the line lists what happened in.
-_VERBS = ("ran", "added", "redefined", "rebuilt", "rebound", "updated", "skipped")
+_VERBS = ("ran", "added", "redefined", "rebuilt", "rebound", "updated", "moved", "skipped")
 
 
 class Swap:

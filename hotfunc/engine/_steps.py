@@ -32,7 +32,7 @@ from ._update import Caches, locate, move, shift_functions, update_entry
 class Planned:
     """What the save changed: the plan, the statements to run, and where the edit was."""
 
-    __slots__ = ("actions", "after", "before", "delta", "plan", "unchanged")
+    __slots__ = ("actions", "after", "before", "delta", "moved", "plan", "unchanged")
 
     def __init__(self, plan: _plan.Plan, actions: list[_plan.Action], unchanged: bool) -> None:
         self.plan = plan
@@ -42,6 +42,8 @@ class Planned:
         #: Old lines before which nothing changed, after which lines only
         #: moved, and by how much.
         self.before, self.after, self.delta = 0, sys.maxsize, 0
+        #: Whether lines may have moved: what a factory made moves with it.
+        self.moved = not unchanged
 
 
 class Applied:
@@ -83,6 +85,7 @@ def plan(source: SourceFile, compiled: Compiled) -> Planned:
         result.before = blocks[region.old_lo].start
         result.after = blocks[region.old_hi - 1].end
         result.delta = region.delta
+        result.moved = region.delta != 0
     return result
 
 
