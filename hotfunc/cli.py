@@ -131,13 +131,21 @@ def split_run(argv: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _test(args: list[str]) -> int:
-    """``python -m hotfunc test ARGS``: ``pytest --hot ARGS``."""
-    try:
-        import pytest
-    except ImportError:
+    """``python -m hotfunc test ARGS``: ``pytest --hot ARGS``, in this process's place.
+
+    Not ``pytest.main()`` here: hotfunc is imported already, and pytest, which
+    rewrites the asserts of its plugins' modules, would warn on every run that
+    it cannot rewrite them.  Started as ``python -m pytest``, pytest imports
+    the plugin itself, as under ``pytest --hot``.
+    """
+    if importlib.util.find_spec("pytest") is None:
         logger().error("hotfunc test needs pytest: pip install 'hotfunc[pytest]'")
         return 2
-    return int(pytest.main(["--hot", *args]))
+    command = [sys.executable, "-m", "pytest", "--hot", *args]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+    return 0  # never reached: execv does not return
 
 
 def main(argv: Sequence[str] | None = None) -> int:

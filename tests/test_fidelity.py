@@ -212,7 +212,8 @@ def test_one_commit_of_two_files_saved_one_after_the_other(tmp_path, wait):
 
 
 def test_a_rebuilt_class_reaches_the_modules_that_imported_it(tmp_path, wait):
-    """``from .errors import Exit`` elsewhere follows the rebuilt class; a subclass is reported."""
+    """``from .errors import Exit`` elsewhere follows the rebuilt class, and a subclass there
+    is built again on it, as a fresh import would."""
     tree = Tree(
         tmp_path,
         {
@@ -244,12 +245,83 @@ def test_a_rebuilt_class_reaches_the_modules_that_imported_it(tmp_path, wait):
                 self.code = code
                 self.reason = reason
     """
+    old_exit = errors.Exit
     tree.save("ap/errors.py", new)
-    wait(lambda: core.Exit is errors.Exit)
+    wait(lambda: errors.Exit is not old_exit and core.Exit is errors.Exit)
     with pytest.raises(errors.Exit):
         core.run()
-    message = "'Abort' still subclasses the old ap.errors.Exit"
-    wait(lambda: any(message in s for s in hotfunc.registry.stale()))
+    wait(lambda: issubclass(core.Abort, errors.Exit))
+    assert core.Abort(2, "why").reason == "why"
+    assert hotfunc.registry.stale() == []
+    assert tree.unsaid() == []
+
+
+def test_subclasses_in_other_modules_are_rebuilt_in_import_order(tmp_path, wait, caplog):
+    """A base class that gains a base: its subclasses in other hot modules, and theirs, are
+    built again on it, module by module; the modules that copied them get the new ones,
+    and their statements that read the copies run again; an instance made before keeps
+    its class, and the log says so once per class."""
+    tree = Tree(
+        tmp_path,
+        {
+            "sch/__init__.py": "",
+            "sch/base.py": """
+                class FieldABC:
+                    def serialize(self, value):
+                        raise NotImplementedError
+            """,
+            "sch/fields.py": """
+                from sch.base import FieldABC
+
+                class Field(FieldABC):
+                    def serialize(self, value):
+                        return str(value)
+
+                class Integer(Field):
+                    def serialize(self, value):
+                        return int(value)
+            """,
+            "sch/schema.py": """
+                from sch.fields import Field, Integer
+
+                class Schema:
+                    fields = {"n": Integer}
+
+                DEFAULT = [Field]
+
+                class IdField(Integer):
+                    pass
+            """,
+        },
+    )
+    _, base, fields, schema = tree.load("sch", "sch.base", "sch.fields", "sch.schema")
+    before = fields.Integer()
+    with caplog.at_level("INFO", logger="hotfunc"):
+        tree.save(
+            "sch/base.py",
+            """
+            from abc import ABC, abstractmethod
+
+            class FieldABC(ABC):
+                @abstractmethod
+                def serialize(self, value):
+                    raise NotImplementedError
+            """,
+        )
+        wait(lambda: issubclass(schema.IdField, base.FieldABC))
+        wait(lambda: caplog.text.count("existing instances keep the old class") == 4)
+    assert issubclass(fields.Integer, base.FieldABC) and schema.Integer is fields.Integer
+    assert schema.Field is fields.Field and issubclass(schema.IdField, fields.Integer)
+    assert fields.Integer().serialize("3") == 3 and type(before) is not fields.Integer
+    rebuilt = [r.getMessage() for r in caplog.records if "existing instances" in r.getMessage()]
+    assert [m.split(": class ")[1].split()[0] for m in rebuilt] == [
+        "'FieldABC'",
+        "'Field'",
+        "'Integer'",
+        "'IdField'",
+    ]
+    assert schema.Schema.fields["n"] is fields.Integer and schema.DEFAULT[0] is fields.Field
+    assert hotfunc.registry.stale() == []
     assert tree.unsaid() == []
 
 

@@ -535,6 +535,10 @@ def test_python_m_hotfunc_test_is_the_same_loop(loop_of) -> None:
     assert len(outcomes(loop.wait_runs(1))) == 3
     loop.save("app/cart.py", CART.replace("* RATE", "* RATE * 1"))
     assert outcomes(loop.wait_runs(2)) == {"tests/test_cart.py::test_total": "PASSED"}
+    # No warning of hotfunc's own, such as pytest's that it cannot rewrite the
+    # asserts of a plugin imported before it.
+    assert "Warning" not in loop.output
+    assert not [line for line in loop.output.splitlines() if " warning" in line]
 
 
 class TerminalLoop:

@@ -53,12 +53,15 @@ def rebind_copies(
     rebinds: dict[str, Rebind],
     new_exports: set[str],
     hot_namespaces: list[dict[str, Any]],
+    rebound: dict[int, dict[str, Rebind]] | None = None,
 ) -> list[str]:
     """Rule 4: rebind other modules' copies; returns ``module.name`` of each rebound.
 
     The modules of ``hot_namespaces`` (the application's) are searched for
     copies under any name; the others, which are many, for copies under
-    the name itself, at one look-up each.
+    the name itself, at one look-up each.  ``rebound`` gets, by the id of
+    each hot namespace, the copies rebound there, for its statements that
+    read them to be followed.
     """
     done: list[str] = []
     # By identity: equal small ints and strings are one object, so several
@@ -104,13 +107,19 @@ def rebind_copies(
             owned = not _atom(new) and probe(rebinds[copied].old, "__module__") == module
             if new is MISSING or not (owned or imported.names.get(key) == copied or star):
                 continue
+            old = globals_.get(key, MISSING)
             globals_[key] = new
             done.append(f"{other_name}.{key}")
+            if rebound is not None and id(globals_) in searched:
+                rebound.setdefault(id(globals_), {})[key] = Rebind(old, new, 0)
         if star:
             for name in sorted(new_exports):
                 if name in namespace and globals_.get(name, MISSING) is not namespace[name]:
+                    old = globals_.get(name, MISSING)
                     globals_[name] = namespace[name]
                     done.append(f"{other_name}.{name}")
+                    if rebound is not None and id(globals_) in searched:
+                        rebound.setdefault(id(globals_), {})[name] = Rebind(old, namespace[name], 0)
     return done
 
 

@@ -274,11 +274,28 @@ class Follower:
         if modified is not None or rerunnable(node):
             self._rerun(block, node, changed, modified or name)
         elif isinstance(node, ast.ClassDef):
-            self._class(block, node, read)
+            self._class(block, node, read, changed)
         elif isinstance(node, _DEFS):
             self._definition(block, node, read)
         else:
             self._report(block, node, name, "it calls code")
+
+    def _is_class(self, name: str) -> bool:
+        return is_instance(self.applier.namespace.get(name), type)
+
+    def _rebuild(
+        self, block: _recompile.Block, node: ast.ClassDef, base: str, changed: dict[str, int]
+    ) -> None:
+        """Run again, as a fresh import would, a class statement whose base was rebuilt."""
+        action = _plan.Action(_plan.REBUILD, block, node, None)
+        action.summary = f"{node.name} (its base {base} was rebuilt)"
+        before = dict(self.applier.namespace)
+        if not self.applier.run(action):
+            block.live = ""  # pending: retried at every save until it runs
+            return
+        for key, value in self.applier.namespace.items():
+            if before.get(key, MISSING) is not value:
+                self._changed(changed, key, block.start)
 
     def _built(self, name: str) -> bool:
         value = self.applier.namespace.get(name)
@@ -297,11 +314,20 @@ class Follower:
             if before.get(key, MISSING) is not value:
                 self._changed(changed, key, block.start)
 
-    def _class(self, block: _recompile.Block, node: ast.ClassDef, read: set[str]) -> None:
+    def _class(
+        self, block: _recompile.Block, node: ast.ClassDef, read: set[str], changed: dict[str, int]
+    ) -> None:
         header: set[str] = set()
-        for part in [*node.decorator_list, *node.bases, *node.keywords]:
+        for part in [*node.decorator_list, *node.keywords]:
             header |= reads(part, self.lazy)
+        bases: set[str] = set()
+        for part in node.bases:
+            bases |= reads(part, self.lazy)
         name = sorted(read)[0]
+        if bases & read and not header & read and all(self._is_class(n) for n in bases & read):
+            self._rebuild(block, node, sorted(bases & read)[0], changed)
+            return
+        header |= bases
         if header & read:
             self._report(block, node, sorted(header & read)[0], "its decorators or bases call code")
             return
@@ -395,9 +421,13 @@ def keep_stale(source: SourceFile, text: str, reported: list[tuple[str, str]]) -
 
 
 def subclasses_left(
-    module: str, rebinds: dict[str, Rebind], saved: set[str]
+    module: str,
+    rebinds: dict[str, Rebind],
+    saved: set[str],
+    rebuilt: set[int] | frozenset[int] = frozenset(),
 ) -> list[tuple[str, str]]:
-    """Rule 5: (statement text key, message) for subclasses of a rebuilt class elsewhere."""
+    """Rule 5: (statement text key, message) for subclasses of a rebuilt class elsewhere
+    that are not ``rebuilt`` (by id): those no hot module of their own defines."""
     found: list[tuple[str, str]] = []
     for name, rebind in rebinds.items():
         old = rebind.old
@@ -409,7 +439,7 @@ def subclasses_left(
             continue
         for sub in subclasses:
             owner = probe(sub, "__module__")
-            if owner in saved or probe(sub, "__qualname__") is None:
+            if owner in saved or id(sub) in rebuilt or probe(sub, "__qualname__") is None:
                 continue
             where = _where_class(sub)
             found.append(

@@ -28,13 +28,17 @@ from .. import _state
 from .._state import raising, registry, settings
 from ..core._entry import Entry, ReloadEvent
 from ..core._sourcefile import SourceFile
-from . import _apply, _copies, _dependents, _oldcode, _read, _steps, _swap
+from . import _apply, _cascade, _copies, _dependents, _oldcode, _read, _steps, _swap
+from ._apply import Rebind
 from ._notify import publish
 from ._read import Compiled, Failed
 from ._report import report
 from ._steps import Applied, Planned
 
 logger = logging.getLogger("hotfunc")
+
+#: What a save reached in other hot modules, by the id of their file.
+_Cascade = dict[int, _cascade.Elsewhere]
 
 
 def reload_source(
@@ -51,13 +55,13 @@ def reload_source(
     own, becomes an error in the registry, a WARNING and a failed event.
     """
     started = time.perf_counter()
+    cascade: _Cascade = {}
     with source.lock:
         before = source.baseline
         try:
-            events = _save(source, started, settled)
+            events = _save(source, started, settled, cascade)
             if source.baseline is not before and _state.shippers:
                 _ship(source)
-            return events
         except Exception as exc:  # the watcher and reload() must outlive any bug
             logger.debug("reloading %s failed", source.filename, exc_info=True)
             return _fail_file(
@@ -66,12 +70,23 @@ def reload_source(
                 f"{source.path or source.filename}:1: reloading failed with "
                 f"{type(exc).__name__}: {exc}; keeping the last good code",
             )
+    if cascade:
+        # Other files' locks are taken only once this one's is let go.
+        events.extend(_follow_elsewhere(cascade))
+    return events
 
 
 def _save(
-    source: SourceFile, started: float, settled: Callable[[bool], bool] | None
+    source: SourceFile,
+    started: float,
+    settled: Callable[[bool], bool] | None,
+    cascade: _Cascade,
 ) -> list[ReloadEvent]:
-    """One save, stage by stage; a stage that fails ends it with the file's error."""
+    """One save, stage by stage; a stage that fails ends it with the file's error.
+
+    ``cascade`` gets the subclasses in other hot modules of the classes the
+    save rebuilt, to rebuild after it.
+    """
     saved = _read.read(source, settled)
     if saved is None:
         return []  # nothing new, or a write still under way
@@ -82,12 +97,16 @@ def _save(
         return _fail_file(source, started, compiled)
     planned = _steps.plan(source, compiled)
     applied = _steps.apply(source, compiled, planned)
-    reported, elsewhere = _reach(source, compiled, planned, applied)
+    reported, elsewhere = _reach(source, compiled, planned, applied, cascade)
     return _finish(source, compiled, applied, reported, elsewhere, started)
 
 
 def _reach(
-    source: SourceFile, compiled: Compiled, planned: Planned, applied: Applied
+    source: SourceFile,
+    compiled: Compiled,
+    planned: Planned,
+    applied: Applied,
+    cascade: _Cascade,
 ) -> tuple[list[tuple[str, str]], list[str]]:
     """What the save's changes reach beyond themselves, brought to a fresh import's
     state or reported.
@@ -103,7 +122,7 @@ def _reach(
     elsewhere: list[str] = []
     try:
         if applier.rebinds and namespace is not None:
-            reported = _rebound(source, compiled, applied, namespace, elsewhere)
+            reported = _rebound(source, compiled, applied, namespace, elsewhere, cascade)
         if changed_codes:
             swapped_entries = [entry for entry, _ in changed_codes]
             updated = _oldcode.closures(changed_codes)
@@ -135,20 +154,30 @@ def _rebound(
     applied: Applied,
     namespace: dict[str, object],
     elsewhere: list[str],
+    cascade: _Cascade,
+    copied: dict[str, Rebind] | None = None,
 ) -> list[tuple[str, str]]:
-    """Follow the names the save bound to new objects: statements that read them,
-    copies in other modules, subclasses; ``compiled`` gets the statements looked at,
-    parsed."""
+    """Follow the names the save bound to new objects, and the ``copied`` names other
+    saves rebound here: statements that read them, copies in other modules,
+    subclasses (in ``cascade`` for the hot modules that hold them); ``compiled``
+    gets the statements looked at, parsed."""
     applier = applied.applier
     follower = _dependents.Follower(applier, compiled.compiled)
-    compiled.compiled = follower.follow(dict(applier.rebinds), applier.ran_lines)
+    followed = {**(copied or {}), **applier.rebinds}
+    compiled.compiled = follower.follow(followed, applier.ran_lines)
     rebinds = applier.rebinds
     now = _copies.exports(namespace) or set()
     new_exports = (now - (applied.exported or set())) | (now & set(rebinds))
-    hot = [s.namespace for s in registry.sources() if s.namespace is not None]
-    copies = _copies.rebind_copies(applier.module, namespace, rebinds, new_exports, hot)
+    sources = {id(s.namespace): s for s in registry.sources() if s.namespace is not None}
+    hot = [s.namespace for s in sources.values() if s.namespace is not None]
+    held: dict[int, dict[str, Rebind]] = {}
+    copies = _copies.rebind_copies(applier.module, namespace, rebinds, new_exports, hot, held)
     applier.results.extend(_apply.Result("rebound", copy, 0) for copy in copies)
-    subclasses = _dependents.subclasses_left(applier.module, rebinds, {applier.module})
+    for namespace_id, names in held.items():
+        there = sources[namespace_id]
+        cascade.setdefault(id(there), _cascade.Elsewhere(there)).copies.update(names)
+    rebuilt = _cascade.hot_subclasses(rebinds, source, cascade)
+    subclasses = _dependents.subclasses_left(applier.module, rebinds, {applier.module}, rebuilt)
     # Statements of other modules are reported in their own file's stale
     # list, so that saving the statement there clears its report.
     others = [s for s in registry.sources() if s is not source]
@@ -156,6 +185,51 @@ def _rebound(
         other.stale[key] = message
         elsewhere.append(message)  # again at each save that changes what it reads
     return [*follower.reported, *subclasses]
+
+
+def _follow_elsewhere(cascade: _Cascade) -> list[ReloadEvent]:
+    """Follow what a save reached in other hot modules, module by module in import
+    order: subclasses rebuilt, copies' readers; and what that reaches in turn."""
+    events: list[ReloadEvent] = []
+    done: set[int] = set()
+    order = {id(s): n for n, s in enumerate(registry.sources())}
+    while cascade:
+        there = cascade.pop(min(cascade, key=lambda k: order.get(k, len(order))))
+        home = there.source
+        subs = [sub for sub in there.subclasses if id(sub) not in done]
+        done.update(map(id, subs))
+        if not subs and not there.copies:
+            continue
+        started = time.perf_counter()
+        try:
+            with home.lock:
+                prepared = _cascade.applier_for(home)
+                if prepared is None or home.namespace is None:
+                    continue
+                applier, compiled = prepared
+                if subs:
+                    bases = {f"{b.__module__}.{b.__qualname__}" for s in subs for b in s.__bases__}
+                    _cascade.rebuild(applier, compiled, subs, ", ".join(sorted(bases)))
+                elsewhere: list[str] = []
+                applied = Applied(applier, [])
+                reported = _rebound(
+                    home, compiled, applied, home.namespace, elsewhere, cascade, there.copies
+                )
+                stale = [*_dependents.keep_stale(home, home.live_text(), reported), *elsewhere]
+                duration = time.perf_counter() - started
+                if applier.results or stale:
+                    path = compiled.path
+                    events.extend(report(home, path, [], applier.results, duration, stale))
+        except Exception as exc:  # what cannot be followed there stays, reported
+            logger.debug("following the save in %s failed", home.filename, exc_info=True)
+            logger.warning(
+                "%s:1: following a save of another module here failed (%s: %s); what "
+                "read its names keeps the old values until this module is saved, or a restart",
+                home.path or home.filename,
+                type(exc).__name__,
+                exc,
+            )
+    return events
 
 
 def _finish(

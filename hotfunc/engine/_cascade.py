@@ -1,0 +1,109 @@
+"""What a save reaches in other hot modules, brought to a fresh import's state.
+
+A save that rebuilds a class leaves its subclasses elsewhere built on the old
+one.  A fresh import would run their class statements again, on the new base:
+so does this, in the order the modules were imported, each subclass's own
+module followed as a save of it is (the copies other modules hold, the
+statements that read it, its own subclasses), until no subclass is left.
+Existing instances keep their old class; that is reported, once per class.
+A module that held a copy of a rebound name (``from m import Field``) has
+its statements that read it followed the same way.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+
+from .._state import registry
+from ..core import _text
+from ..core._sourcefile import SourceFile
+from ..core._wrappers import is_instance, probe
+from . import _plan, _recompile, _statements
+from ._apply import Applier, Rebind
+from ._read import Compiled
+
+logger = logging.getLogger("hotfunc")
+
+
+def hot_subclasses(
+    rebinds: dict[str, Rebind], saved: SourceFile, elsewhere: dict[int, Elsewhere]
+) -> set[int]:
+    """Put in ``elsewhere`` the subclasses of the classes a save rebuilt that a hot module
+    of their own defines at its top level; return the ids of those classes.
+
+    Subclasses in the saved module are its own statements' business, followed
+    with the rest of it.
+    """
+    ids: set[int] = set()
+    homes = {
+        probe_name(s.namespace): s
+        for s in registry.sources()
+        if s is not saved and s.namespace is not None and s.path is not None
+    }
+    for rebind in rebinds.values():
+        old = rebind.old
+        if not (is_instance(old, type) and is_instance(rebind.new, type)):
+            continue
+        try:
+            subclasses: list[type] = type.__subclasses__(old)  # type: ignore[arg-type]
+        except Exception:
+            continue
+        for sub in subclasses:
+            home = homes.get(probe(sub, "__module__"))
+            name = probe(sub, "__qualname__")
+            if home is None or not isinstance(name, str) or "." in name:
+                continue
+            assert home.namespace is not None
+            if home.namespace.get(name) is not sub:
+                continue  # not what its module's name holds: nothing to rebuild
+            elsewhere.setdefault(id(home), Elsewhere(home)).subclasses.append(sub)
+            ids.add(id(sub))
+    return ids
+
+
+def probe_name(namespace: dict[str, object] | None) -> object:
+    return None if namespace is None else namespace.get("__name__")
+
+
+class Elsewhere:
+    """What a save reached in another hot module: subclasses to rebuild, copies rebound."""
+
+    __slots__ = ("copies", "source", "subclasses")
+
+    def __init__(self, source: SourceFile) -> None:
+        self.source = source
+        self.subclasses: list[type] = []
+        #: Names of the module that held a copy of what the save rebound.
+        self.copies: dict[str, Rebind] = {}
+
+
+def applier_for(source: SourceFile) -> tuple[Applier, Compiled] | None:
+    """An applier for ``source``'s module as it is live, with its text compiled whole;
+    None when its text cannot be had.  The caller holds the file's lock."""
+    path = source.path
+    if path is None or source.namespace is None:
+        return None
+    text = source.live_text()
+    if not text:
+        try:
+            text = _text.decode(registry.read_source(path))
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            return None
+    try:
+        compiled = _recompile.compile_source(text, source.filename)
+    except (SyntaxError, ValueError):
+        return None
+    return Applier(source, compiled, path), Compiled(path, compiled, compiled)
+
+
+def rebuild(applier: Applier, compiled: Compiled, subclasses: list[type], cause: str) -> None:
+    """Run again, in the applier's module, the class statements of ``subclasses``."""
+    names = {probe(sub, "__qualname__") for sub in subclasses}
+    new = compiled.compiled
+    for block in new.blocks:
+        node = _statements.parse_block_or_none(new, block)
+        if isinstance(node, ast.ClassDef) and node.name in names:
+            action = _plan.Action(_plan.REBUILD, block, node, block.text(new.lines))
+            action.summary = f"{node.name} (a base class was rebuilt: {cause})"
+            applier.run(action)
