@@ -143,6 +143,23 @@ def test_wraps_decorators_are_followed(project):
     assert hotfunc.registry[mod.outer].functions == [mod.outer.__wrapped__]
 
 
+def test_a_top_level_wrapper_is_followed_too(project):
+    """A module-level function that functools.update_wrapper made a wrapper is followed
+    to what it wraps, though no ``<locals>`` in its name gives it away."""
+    mod = project.load(
+        """
+        import functools
+        from hotfunc import hot
+        def target(): return 1
+        def wrapper(): return target() + 1
+        functools.update_wrapper(wrapper, target)
+        hot(wrapper)
+        """
+    )
+    assert [e.qualname for e in hotfunc.registry] == ["target"]
+    assert hotfunc.registry[mod.wrapper].functions == [mod.target]
+
+
 def test_nested_functions_share_one_entry(project):
     """Closures made by one factory share one entry holding every live instance."""
     mod = project.load(

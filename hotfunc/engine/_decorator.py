@@ -36,13 +36,16 @@ def hot(obj: _T) -> _T:
         # The common case, first and without probing: a plain function of a
         # file already read, which costs an append (registry.defer(), inline:
         # an application has thousands).  Reading __dict__ would give each
-        # function a dict of its own.
+        # function a dict of its own.  A function whose __qualname__ is still
+        # its code's own was given none by functools.wraps, so it has no
+        # __wrapped__ to look for, and the look, which fails, is spared.
         code = obj.__code__
         deferred = _deferring.get(code.co_filename)
+        qualname = code.co_qualname
         if (
             deferred is not None
-            and "<locals>" not in code.co_qualname
-            and getattr(obj, "__wrapped__", None) is None
+            and "<locals>" not in qualname
+            and (obj.__qualname__ is qualname or getattr(obj, "__wrapped__", None) is None)
             and not settings.disabled
         ):
             deferred.append(obj)
