@@ -662,3 +662,17 @@ def test_what_a_factory_made_moves_with_it(tmp_path, wait):
     wait(lambda: eq.__code__.co_firstlineno == 5)
     assert mod.Version(1) == mod.Version(1) and mod.Version.__eq__ is eq
     assert tree.unsaid() == []
+
+
+def test_a_module_of_a_new_subpackage_a_save_imports_is_hot(tmp_path, wait):
+    """A save of a hot package that imports a module of a subpackage created since makes
+    that module hot: its own later saves apply, as a fresh import would show them."""
+    tree = Tree(tmp_path, {"napp/__init__.py": "VALUE = 1\n"})
+    (package,) = tree.load("napp")
+    tree.save("napp/sub/__init__.py", "")
+    tree.save("napp/sub/mod.py", "def get():\n    return 1\n")
+    tree.save("napp/__init__.py", "from napp.sub.mod import get\n")
+    wait(lambda: hasattr(package, "get"))
+    tree.save("napp/sub/mod.py", "def get():\n    return 2\n")
+    wait(lambda: package.get() == 2)
+    assert tree.unsaid() == []

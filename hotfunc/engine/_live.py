@@ -77,21 +77,39 @@ def generated(cls: type) -> str | None:
 
 def hot_new_modules(loaded: set[str]) -> None:
     """Make hot the modules a statement imported for the first time from a folder
-    that holds hot files: the application's own new module, edited later too."""
+    that holds hot files, or from below a hot package (a new subpackage's): the
+    application's own new module, edited later too."""
     new = set(sys.modules) - loaded
     if not new:
         return
-    folders = {os.path.dirname(p) for p in registry.paths()}
-    for name in sorted(new):
+    paths = registry.paths()
+    folders = {os.path.dirname(p) for p in paths}
+    above = {name.rsplit(".", n)[0] for name in new for n in range(1, name.count(".") + 1)}
+    hot_packages = {
+        name
+        for name in above - new
+        if _real_file(sys.modules.get(name)) in paths
+        and probe(sys.modules.get(name), "__path__") is not None
+    }
+    # Parents first: a subpackage's __init__ is hot before its modules are looked at.
+    for name in sorted(new, key=lambda n: (n.count("."), n)):
         module = sys.modules.get(name)
-        filename = probe(module, "__file__")
-        if (
-            isinstance(module, ModuleType)
-            and isinstance(filename, str)
-            and filename.endswith(".py")
-            and os.path.dirname(os.path.realpath(filename)) in folders
-        ):
+        filename = _real_file(module)
+        if not isinstance(module, ModuleType) or filename is None:
+            continue
+        parents = [name.rsplit(".", n)[0] for n in range(1, name.count(".") + 1)]
+        if os.path.dirname(filename) in folders or not hot_packages.isdisjoint(parents):
             hot_module(module)
+            if probe(module, "__path__") is not None:
+                hot_packages.add(name)
+
+
+def _real_file(module: object) -> str | None:
+    """The real path of a module's source file, or None for one with no ``.py`` file."""
+    filename = probe(module, "__file__")
+    if not isinstance(filename, str) or not filename.endswith(".py"):
+        return None
+    return os.path.realpath(filename)
 
 
 def replaced(cls: type) -> str | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import gc
 import re
 import sys
+import time
 from types import CodeType, FunctionType
 
 from .._state import registry
@@ -158,17 +159,38 @@ def _counterpart(code: CodeType, pairs: list[tuple[CodeType, CodeType]]) -> Code
 
 
 def running(entries: list[Entry]) -> dict[int, int]:
-    """Rule 2: how many calls of each entry run old code now, by ``id(entry)``."""
+    """Rule 2: how many calls of each entry run old code now, by ``id(entry)``.
+
+    Other threads' stacks are read while no other thread runs: CPython 3.11
+    crashed once in this suite (a segmentation fault) reading a frame of a
+    thread that went on meanwhile.  A switch another thread is owed is let
+    happen first, at the usual interval; then the interval is raised for the
+    walk, which takes microseconds, so that none comes in its middle.  A
+    build without the GIL cannot keep the threads still, and is not walked:
+    the count is a note, never worth the process.
+    """
     keys = {(e.source.filename, e.qualname): e for e in entries}
     counts: dict[int, int] = {}
-    for frame in list(sys._current_frames().values()):
-        while frame is not None:
-            code = frame.f_code
-            entry = keys.get((code.co_filename, code.co_qualname))
-            if entry is not None and code is not entry.code:
-                counts[id(entry)] = counts.get(id(entry), 0) + 1
-            frame = frame.f_back  # type: ignore[assignment]
+    if not keys or not getattr(sys, "_is_gil_enabled", lambda: True)():
+        return counts
+    time.sleep(0)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(max(interval, _HOLD))
+    try:
+        for frame in list(sys._current_frames().values()):
+            while frame is not None:
+                code = frame.f_code
+                entry = keys.get((code.co_filename, code.co_qualname))
+                if entry is not None and code is not entry.code:
+                    counts[id(entry)] = counts.get(id(entry), 0) + 1
+                frame = frame.f_back  # type: ignore[assignment]
+    finally:
+        sys.setswitchinterval(interval)
     return counts
+
+
+#: The switch interval during the walk of the stacks, in seconds: far longer than it takes.
+_HOLD = 0.05
 
 
 #: A decorator line: the last name of what it calls.
