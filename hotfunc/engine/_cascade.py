@@ -18,9 +18,10 @@ import logging
 from .._state import registry
 from ..core import _text
 from ..core._sourcefile import SourceFile
-from ..core._wrappers import is_instance, probe
+from ..core._wrappers import probe
 from . import _plan, _recompile, _statements
 from ._apply import Applier, Rebind
+from ._dependents import rebuilt_subclasses
 from ._read import Compiled
 
 logger = logging.getLogger("hotfunc")
@@ -41,24 +42,16 @@ def hot_subclasses(
         for s in registry.sources()
         if s is not saved and s.namespace is not None and s.path is not None
     }
-    for rebind in rebinds.values():
-        old = rebind.old
-        if not (is_instance(old, type) and is_instance(rebind.new, type)):
+    for _, sub in rebuilt_subclasses(rebinds):
+        home = homes.get(probe(sub, "__module__"))
+        name = probe(sub, "__qualname__")
+        if home is None or not isinstance(name, str) or "." in name:
             continue
-        try:
-            subclasses: list[type] = type.__subclasses__(old)  # type: ignore[arg-type]
-        except Exception:
-            continue
-        for sub in subclasses:
-            home = homes.get(probe(sub, "__module__"))
-            name = probe(sub, "__qualname__")
-            if home is None or not isinstance(name, str) or "." in name:
-                continue
-            assert home.namespace is not None
-            if home.namespace.get(name) is not sub:
-                continue  # not what its module's name holds: nothing to rebuild
-            elsewhere.setdefault(id(home), Elsewhere(home)).subclasses.append(sub)
-            ids.add(id(sub))
+        assert home.namespace is not None
+        if home.namespace.get(name) is not sub:
+            continue  # not what its module's name holds: nothing to rebuild
+        elsewhere.setdefault(id(home), Elsewhere(home)).subclasses.append(sub)
+        ids.add(id(sub))
     return ids
 
 

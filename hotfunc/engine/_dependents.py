@@ -289,13 +289,7 @@ class Follower:
         """Run again, as a fresh import would, a class statement whose base was rebuilt."""
         action = _plan.Action(_plan.REBUILD, block, node, None)
         action.summary = f"{node.name} (its base {base} was rebuilt)"
-        before = dict(self.applier.namespace)
-        if not self.applier.run(action):
-            block.live = ""  # pending: retried at every save until it runs
-            return
-        for key, value in self.applier.namespace.items():
-            if before.get(key, MISSING) is not value:
-                self._changed(changed, key, block.start)
+        self._run_again(action, changed)
 
     def _built(self, name: str) -> bool:
         value = self.applier.namespace.get(name)
@@ -306,7 +300,12 @@ class Follower:
     ) -> None:
         action = _plan.Action(_plan.RUN, block, node, None)
         action.summary = f"{action.summary} (reads {name})"
+        self._run_again(action, changed)
+
+    def _run_again(self, action: _plan.Action, changed: dict[str, int]) -> None:
+        """Run a statement again; the names it binds anew are followed in turn."""
         before = dict(self.applier.namespace)
+        block = action.block
         if not self.applier.run(action):
             block.live = ""  # pending: retried at every save until it runs
             return
@@ -420,6 +419,21 @@ def keep_stale(source: SourceFile, text: str, reported: list[tuple[str, str]]) -
     return list(dict.fromkeys(m for _, m in reported))
 
 
+def rebuilt_subclasses(rebinds: dict[str, Rebind]) -> list[tuple[str, type]]:
+    """Each subclass of a class the save rebuilt, with the rebuilt class's name."""
+    found: list[tuple[str, type]] = []
+    for name, rebind in rebinds.items():
+        old = rebind.old
+        if not (is_instance(old, type) and is_instance(rebind.new, type)):
+            continue
+        try:
+            subclasses: list[type] = type.__subclasses__(old)  # type: ignore[arg-type]
+        except Exception:  # a foreign metaclass's
+            continue
+        found.extend((name, sub) for sub in subclasses)
+    return found
+
+
 def subclasses_left(
     module: str,
     rebinds: dict[str, Rebind],
@@ -429,27 +443,19 @@ def subclasses_left(
     """Rule 5: (statement text key, message) for subclasses of a rebuilt class elsewhere
     that are not ``rebuilt`` (by id): those no hot module of their own defines."""
     found: list[tuple[str, str]] = []
-    for name, rebind in rebinds.items():
-        old = rebind.old
-        if not (is_instance(old, type) and is_instance(rebind.new, type)):
+    for name, sub in rebuilt_subclasses(rebinds):
+        owner = probe(sub, "__module__")
+        if owner in saved or id(sub) in rebuilt or probe(sub, "__qualname__") is None:
             continue
-        try:
-            subclasses: list[type] = type.__subclasses__(old)  # type: ignore[arg-type]
-        except Exception:
-            continue
-        for sub in subclasses:
-            owner = probe(sub, "__module__")
-            if owner in saved or id(sub) in rebuilt or probe(sub, "__qualname__") is None:
-                continue
-            where = _where_class(sub)
-            found.append(
-                (
-                    f"\0subclass {owner}.{sub.__qualname__} of {module}.{name}",
-                    f"{where}: class {sub.__qualname__!r} still subclasses the old "
-                    f"{module}.{name}, which this save rebuilt; it gets the new one when "
-                    "its own module is saved, or at a restart",
-                )
+        where = _where_class(sub)
+        found.append(
+            (
+                f"\0subclass {owner}.{sub.__qualname__} of {module}.{name}",
+                f"{where}: class {sub.__qualname__!r} still subclasses the old "
+                f"{module}.{name}, which this save rebuilt; it gets the new one when "
+                "its own module is saved, or at a restart",
             )
+        )
     return found
 
 
