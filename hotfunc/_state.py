@@ -5,10 +5,10 @@ defined here, and nowhere else: ``registry`` (what is hot), ``settings``
 (switches from the environment and ``configure()``), ``callbacks``
 (``on_reload`` subscribers), ``raising`` (functions given code that raises
 their reload error), ``watcher`` (the running watcher, if any), what the
-processes that follow this one need, and ``hooks``: the callbacks through
-which the layers above tell the layers below what to do, since a lower layer
-never imports an upper one.  Inspection returns snapshots, never the live
-internals.
+processes that follow this one need, and ``hooks``: callbacks the layers
+above set at import, through which the layers below reach them, since a
+lower layer never imports an upper one.  Inspection returns snapshots, never
+the live internals.
 """
 
 from __future__ import annotations

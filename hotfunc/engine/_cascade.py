@@ -13,7 +13,6 @@ its statements that read it followed the same way.
 from __future__ import annotations
 
 import ast
-import logging
 
 from .._state import registry
 from ..core import _text
@@ -23,8 +22,6 @@ from . import _plan, _recompile, _statements
 from ._apply import Applier, Rebind
 from ._dependents import rebuilt_subclasses
 from ._read import Compiled
-
-logger = logging.getLogger("hotfunc")
 
 
 def hot_subclasses(
@@ -38,7 +35,7 @@ def hot_subclasses(
     """
     ids: set[int] = set()
     homes = {
-        probe_name(s.namespace): s
+        s.namespace.get("__name__"): s
         for s in registry.sources()
         if s is not saved and s.namespace is not None and s.path is not None
     }
@@ -53,10 +50,6 @@ def hot_subclasses(
         elsewhere.setdefault(id(home), Elsewhere(home)).subclasses.append(sub)
         ids.add(id(sub))
     return ids
-
-
-def probe_name(namespace: dict[str, object] | None) -> object:
-    return None if namespace is None else namespace.get("__name__")
 
 
 class Elsewhere:
