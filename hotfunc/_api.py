@@ -225,6 +225,7 @@ def configure(
     color: bool | None = None,
     run_statements: bool | None = None,
     follow_children: bool | None = None,
+    run_readers: bool | None = None,
 ) -> None:
     """Set how hotfunc reports.
 
@@ -249,6 +250,12 @@ def configure(
             ``sys.executable`` subprocesses, forked workers) and apply the
             same saves.  Defaults to the ``HOTFUNC_FOLLOW_CHILDREN``
             variable, or on.
+        run_readers: whether an unchanged top-level statement that reads a
+            name a save changed runs again even though it calls code
+            (``VERSION_INFO = tuple(int(p) for p in __version__.split("."))``);
+            off, it is reported instead.  Opt in only where such calls have
+            no side effects worth keeping from running twice.  Defaults to
+            the ``HOTFUNC_RUN_READERS`` variable, or off.
 
     Raises:
         ValueError: ``on_error`` is neither a known policy nor callable.
@@ -262,7 +269,9 @@ def configure(
         settings.run_statements = bool(run_statements)
     if follow_children is not None:
         settings.follow_children = bool(follow_children)
-    if on_error is not None or run_statements is not None or follow_children is not None:
+    if run_readers is not None:
+        settings.run_readers = bool(run_readers)
+    if any(v is not None for v in (on_error, run_statements, follow_children, run_readers)):
         from .processes import _follow
 
         _follow.refresh()

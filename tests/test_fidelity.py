@@ -672,7 +672,33 @@ def test_a_module_of_a_new_subpackage_a_save_imports_is_hot(tmp_path, wait):
     tree.save("napp/sub/__init__.py", "")
     tree.save("napp/sub/mod.py", "def get():\n    return 1\n")
     tree.save("napp/__init__.py", "from napp.sub.mod import get\n")
-    wait(lambda: hasattr(package, "get"))
+    mod = str((tmp_path / "napp" / "sub" / "mod.py").resolve())
+    wait(lambda: hasattr(package, "get") and mod in hotfunc.registry.paths())
     tree.save("napp/sub/mod.py", "def get():\n    return 2\n")
     wait(lambda: package.get() == 2)
+    assert tree.unsaid() == []
+
+
+def test_statements_that_call_code_run_again_when_opted_in(tmp_path, wait):
+    """With ``run_readers`` on, a statement that reads a changed name runs again though it
+    calls code, and the process is as a fresh import; off, it is reported and left."""
+    old = """
+        CALLS = []
+        __version__ = "3.19.0"
+        VERSION_INFO = tuple(int(p) for p in __version__.split("."))
+        CALLS.append(__version__)
+    """
+    tree = Tree(tmp_path, {"opt.py": old})
+    (mod,) = tree.load("opt")
+    hotfunc.configure(run_readers=True)
+    try:
+        tree.save("opt.py", old.replace("3.19.0", "3.20.1"))
+        wait(lambda: mod.VERSION_INFO == (3, 20, 1))
+        wait(lambda: mod.CALLS == ["3.19.0", "3.20.1"])
+        assert hotfunc.registry.stale() == []
+    finally:
+        hotfunc.configure(run_readers=False)
+    tree.save("opt.py", old.replace("3.19.0", "3.21.0"))
+    wait(lambda: any("VERSION_INFO" in s for s in hotfunc.registry.stale()))
+    assert mod.VERSION_INFO == (3, 20, 1)
     assert tree.unsaid() == []

@@ -53,7 +53,14 @@ def env_flag(name: str, default: bool) -> bool:
 class Settings:
     """Switches: from the environment at import time, and from ``configure()``."""
 
-    __slots__ = ("disabled", "follow_children", "on_error", "polling", "run_statements")
+    __slots__ = (
+        "disabled",
+        "follow_children",
+        "on_error",
+        "polling",
+        "run_readers",
+        "run_statements",
+    )
 
     def __init__(self) -> None:
         #: ``HOTFUNC_DISABLE``: @hot registers nothing, start() does nothing.
@@ -63,6 +70,10 @@ class Settings:
         #: ``HOTFUNC_RUN_STATEMENTS``: a save runs its new and changed
         #: top-level statements; off, only hot function bodies ever change.
         self.run_statements = env_flag("HOTFUNC_RUN_STATEMENTS", True)
+        #: ``HOTFUNC_RUN_READERS``: an unchanged statement that reads a name a
+        #: save changed runs again even though it calls code.  Off by default:
+        #: a call may have side effects.
+        self.run_readers = env_flag("HOTFUNC_RUN_READERS", False)
         #: ``HOTFUNC_FOLLOW_CHILDREN``: Python processes started by a hot
         #: process become hot the same way and apply the same saves.
         self.follow_children = env_flag("HOTFUNC_FOLLOW_CHILDREN", True)

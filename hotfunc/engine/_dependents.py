@@ -38,7 +38,7 @@ import re
 import sys
 from types import FunctionType
 
-from .._state import registry
+from .._state import registry, settings
 from ..core import _codes, _text
 from ..core._sourcefile import SourceFile
 from ..core._wrappers import innermost, is_instance, probe
@@ -277,6 +277,8 @@ class Follower:
             self._class(block, node, read, changed)
         elif isinstance(node, _DEFS):
             self._definition(block, node, read)
+        elif settings.run_readers:
+            self._rerun(block, node, changed, name)  # opted in: calls and all
         else:
             self._report(block, node, name, "it calls code")
 

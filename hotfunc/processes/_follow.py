@@ -113,6 +113,7 @@ def _publish(config: dict[str, Any]) -> None:
     import json
 
     config["run_statements"] = settings.run_statements
+    config["run_readers"] = settings.run_readers
     config["on_error"] = settings.on_error if isinstance(settings.on_error, str) else "log"
     os.environ[ENV] = json.dumps(config)
 
@@ -152,6 +153,7 @@ def _boot() -> None:
     folder = config.get("dir")
     _state.followers_dir = folder if isinstance(folder, str) else None
     settings.run_statements = bool(config.get("run_statements", True))
+    settings.run_readers = bool(config.get("run_readers", False))
     if config.get("on_error") in ("log", "raise"):
         settings.on_error = config["on_error"]
     polling = bool(config.get("polling", False))
