@@ -87,9 +87,8 @@ def hot_new_modules(loaded: set[str]) -> None:
     above = {name.rsplit(".", n)[0] for name in new for n in range(1, name.count(".") + 1)}
     hot_packages = {
         name
-        for name in above - new
-        if _real_file(sys.modules.get(name)) in paths
-        and probe(sys.modules.get(name), "__path__") is not None
+        for name, package in ((n, sys.modules.get(n)) for n in above - new)
+        if _real_file(package) in paths and probe(package, "__path__") is not None
     }
     # Parents first: a subpackage's __init__ is hot before its modules are looked at.
     for name in sorted(new, key=lambda n: (n.count("."), n)):

@@ -32,7 +32,7 @@ from .._state import registry
 from ..core import _codes
 from ..core._entry import Entry
 from ..core._sourcefile import SourceFile
-from ..core._wrappers import is_instance, probe
+from ..core._wrappers import accessors, innermost, is_instance
 
 #: Nested code a function makes and drops within one call.
 _TRANSIENT = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
@@ -141,11 +141,11 @@ def _functions_in(namespace: dict[str, object]) -> list[FunctionType]:
             elif is_instance(value, type) and id(value) not in seen:
                 seen.add(id(value))
                 places.append(value)
-            else:
-                for name in ("__func__", "fget", "fset", "fdel"):
-                    inner = probe(value, name)
-                    if type(inner) is FunctionType:
-                        found.append(inner)
+            else:  # a property's accessors, a static or class method's function
+                for target in accessors(value):
+                    func, _ = innermost(target)
+                    if func is not None:
+                        found.append(func)
     return found
 
 
