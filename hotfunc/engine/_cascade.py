@@ -7,7 +7,9 @@ module followed as a save of it is (the copies other modules hold, the
 statements that read it, its own subclasses), until no subclass is left.
 Existing instances keep their old class; that is reported, once per class.
 A module that held a copy of a rebound name (``from m import Field``) has
-its statements that read it followed the same way.
+its statements that read it followed the same way.  When a decorator's own
+code changed, the top-level definitions it decorated run again, as a fresh
+import would run them.
 """
 
 from __future__ import annotations
@@ -55,13 +57,15 @@ def hot_subclasses(
 class Elsewhere:
     """What a save reached in another hot module: subclasses to rebuild, copies rebound."""
 
-    __slots__ = ("copies", "source", "subclasses")
+    __slots__ = ("copies", "decorated", "source", "subclasses")
 
     def __init__(self, source: SourceFile) -> None:
         self.source = source
         self.subclasses: list[type] = []
         #: Names of the module that held a copy of what the save rebound.
         self.copies: dict[str, Rebind] = {}
+        #: Top-level definitions to run again, by name, with the changed decorator.
+        self.decorated: dict[str, str] = {}
 
 
 def applier_for(source: SourceFile) -> tuple[Applier, Compiled] | None:
@@ -93,3 +97,19 @@ def rebuild(applier: Applier, compiled: Compiled, subclasses: list[type], cause:
             action = _plan.Action(_plan.REBUILD, block, node, block.text(new.lines))
             action.summary = f"{node.name} (a base class was rebuilt: {cause})"
             applier.run(action)
+
+
+def redecorate(applier: Applier, compiled: Compiled, decorated: dict[str, str]) -> None:
+    """Run again the top-level definitions in ``decorated``, whose decorator changed."""
+    new = compiled.compiled
+    for block in new.blocks:
+        node = _statements.parse_block_or_none(new, block)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        cause = decorated.get(node.name)
+        if cause is None:
+            continue
+        kind = _plan.REBUILD if isinstance(node, ast.ClassDef) else _plan.REDEFINE
+        action = _plan.Action(kind, block, node, block.text(new.lines))
+        action.summary = f"{node.name} (its decorator changed: {cause})"
+        applier.run(action)

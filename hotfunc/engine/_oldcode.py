@@ -10,9 +10,11 @@ are not that function, and a fresh import would have them new:
    walked only when a nested body changed.
 2. Calls of the function running when it is swapped finish on the old
    code: the save's line says so, with the number of calls.
-3. What a decorator did at import to the definitions it decorated: a
-   changed decorator does not decorate them again, since that could
-   register a route or a command twice.  One line names the decorator and
+3. What a decorator did at import to the definitions it decorated: the
+   top-level ones are found here and run again by the cascade, as a fresh
+   import would run them (a framework's registry is first told to forget
+   what their earlier run registered, ``hotfunc.adapters``); those inside a
+   class or a function are reported, one line naming the decorator and
    each definition, with ``file:line``.
 
 A save that only moves a factory leaves what it made at its old lines
@@ -197,9 +199,24 @@ _HOLD = 0.05
 _DECORATOR = re.compile(r"^[ \t]*@(?:[\w.]*\.)?(\w+)", re.MULTILINE)
 
 
-def decorated(entries: list[Entry]) -> list[tuple[str, str]]:
-    """Rule 3: (key, message) for each changed function used as a decorator at import."""
-    found: list[tuple[str, str]] = []
+class Decorated:
+    """A changed decorator and the definitions it decorated at import, in one file."""
+
+    __slots__ = ("cause", "nested", "source", "top")
+
+    def __init__(self, source: SourceFile, cause: str) -> None:
+        self.source = source
+        #: The decorator, as ``file:line module.name``.
+        self.cause = cause
+        #: Top-level definitions it decorates, by name: a fresh import runs them again.
+        self.top: list[str] = []
+        #: ``file:line name`` of those inside a class or a function: reported.
+        self.nested: list[str] = []
+
+
+def decorated(entries: list[Entry]) -> list[Decorated]:
+    """Rule 3: where each changed function is used as a decorator, file by file."""
+    found: list[Decorated] = []
     sources = registry.sources()
     # The names each file uses as decorators, found once per save: a save
     # that swaps thousands of functions looks them up, and reads no text again.
@@ -213,7 +230,6 @@ def decorated(entries: list[Entry]) -> list[tuple[str, str]]:
         func = funcs[0]
         module = sys.modules.get(entry.module)
         last = entry.module.rpartition(".")[2]
-        uses: list[str] = []
         for source in sources:
             namespace = source.namespace
             if namespace is None or source.path is None:
@@ -226,29 +242,45 @@ def decorated(entries: list[Entry]) -> list[tuple[str, str]]:
             if names is None:
                 names = used[id(source)] = set(_DECORATOR.findall(source.live_text()))
             if entry.qualname in names:
-                uses.extend(_uses(source, entry.qualname))
-        if uses:
-            found.append(
-                (
-                    f"\0decorator {entry.name}",
-                    f"{entry.file}:{entry.lineno}: the decorator {entry.name} changed; what "
-                    f"it decorated at import keeps what its old code did: {'; '.join(uses)} "
-                    "(saving a definition's own statement, or a restart, decorates it again)",
-                )
-            )
+                uses = Decorated(source, f"{entry.file}:{entry.lineno} {entry.name}")
+                for line, name, top in _uses(source, entry.qualname):
+                    if top:
+                        uses.top.append(name)
+                    else:
+                        uses.nested.append(f"{source.path}:{line} {name}")
+                found.append(uses)
     return found
 
 
-def _uses(source: SourceFile, name: str) -> list[str]:
-    """``file:line name`` of each definition that ``@name`` decorates in ``source``."""
+def nested_report(uses: list[Decorated]) -> list[tuple[str, str]]:
+    """(key, message) for the definitions inside classes and functions that changed
+    decorators decorated: those are not run again, and stay reported."""
+    by_cause: dict[str, list[str]] = {}
+    for use in uses:
+        if use.nested:
+            by_cause.setdefault(use.cause, []).extend(use.nested)
+    return [
+        (
+            f"\0decorator {cause}",
+            f"{cause.replace(' ', ': the decorator ', 1)} changed; what it decorated inside "
+            f"a class or a function keeps what its old code did: {'; '.join(where)} "
+            "(saving the enclosing definition, or a restart, decorates it again)",
+        )
+        for cause, where in by_cause.items()
+    ]
+
+
+def _uses(source: SourceFile, name: str) -> list[tuple[int, str, bool]]:
+    """(line, name, whether at the top level) of each definition ``@name`` decorates in
+    ``source``."""
     pattern = re.compile(
-        rf"^[ \t]*@(?:[\w.]*\.)?{re.escape(name)}\b[^\n]*\n"
+        rf"^([ \t]*)@(?:[\w.]*\.)?{re.escape(name)}\b[^\n]*\n"
         r"(?:[ \t]*(?:@|#)[^\n]*\n|[ \t]*\n)*"
         r"[ \t]*(?:async[ \t]+)?(def|class)[ \t]+(\w+)",
         re.MULTILINE,
     )
     text = source.live_text()
     return [
-        f"{source.path}:{text.count(chr(10), 0, m.start(1)) + 1} {m.group(2)}"
+        (text.count(chr(10), 0, m.start(2)) + 1, m.group(3), not m.group(1))
         for m in pattern.finditer(text)
     ]

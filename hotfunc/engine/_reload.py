@@ -131,7 +131,13 @@ def _reach(
             for swap in applied.swaps:
                 swap.running = running.get(id(swap.entry), 0)
             source.baseline = compiled.compiled  # the new text is where a decorator is used now
-            reported.extend(_oldcode.decorated(swapped_entries))
+            uses = _oldcode.decorated(swapped_entries)
+            reported.extend(_oldcode.nested_report(uses))
+            for use in uses:
+                if use.top:
+                    there = cascade.setdefault(id(use.source), _cascade.Elsewhere(use.source))
+                    for name in use.top:
+                        there.decorated.setdefault(name, use.cause)
         if planned.moved and namespace is not None:
             moved = _oldcode.moved_closures(namespace, source.filename)
             applier.results.extend(_apply.Result("moved", target, 0) for target in moved)
@@ -188,8 +194,9 @@ def _rebound(
 
 
 def _follow_elsewhere(cascade: _Cascade) -> list[ReloadEvent]:
-    """Follow what a save reached in other hot modules, module by module in import
-    order: subclasses rebuilt, copies' readers; and what that reaches in turn."""
+    """Follow what a save reached in hot modules, its own included, module by module in
+    import order: subclasses rebuilt, definitions a changed decorator decorated run
+    again, copies' readers; and what that reaches in turn."""
     events: list[ReloadEvent] = []
     done: set[int] = set()
     order = {id(s): n for n, s in enumerate(registry.sources())}
@@ -198,7 +205,7 @@ def _follow_elsewhere(cascade: _Cascade) -> list[ReloadEvent]:
         home = there.source
         subs = [sub for sub in there.subclasses if id(sub) not in done]
         done.update(map(id, subs))
-        if not subs and not there.copies:
+        if not subs and not there.copies and not there.decorated:
             continue
         started = time.perf_counter()
         try:
@@ -210,6 +217,8 @@ def _follow_elsewhere(cascade: _Cascade) -> list[ReloadEvent]:
                 if subs:
                     bases = {f"{b.__module__}.{b.__qualname__}" for s in subs for b in s.__bases__}
                     _cascade.rebuild(applier, compiled, subs, ", ".join(sorted(bases)))
+                if there.decorated:
+                    _cascade.redecorate(applier, compiled, there.decorated)
                 elsewhere: list[str] = []
                 applied = Applied(applier, [])
                 reported = _rebound(
