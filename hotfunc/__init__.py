@@ -10,6 +10,7 @@ from . import _host  # noqa: F401
 from ._api import configure, is_running, on_reload, reload, start, status, stop
 from ._ipython import load_ipython_extension, unload_ipython_extension
 from ._state import registry
+from .adapters import Redefinition, adapter
 from .core._entry import Entry, ReloadEvent, Version
 from .core._registry import Registry
 from .engine._decorator import hot
@@ -17,9 +18,11 @@ from .engine._history import diff, rollback
 
 __all__ = [
     "Entry",
+    "Redefinition",
     "Registry",
     "ReloadEvent",
     "Version",
+    "adapter",
     "configure",
     "diff",
     "hot",

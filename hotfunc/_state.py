@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
     ReloadCallback = Callable[["ReloadEvent"], object]
 
+    from .core._redefinition import Adapter
+
 
 #: What is hot: every function, by function object and by name.
 registry = Registry()
@@ -120,6 +122,11 @@ workers: dict[str, tuple[int, list[str]]] = {}
 #: Entries whose functions were given code that raises their reload error
 #: (``on_error="raise"``), until a save fixes them.
 raising: weakref.WeakSet[Entry] = weakref.WeakSet()
+
+
+#: The registry adapters the program added (``hotfunc.adapter``), in order;
+#: hotfunc's own for the frameworks it knows are asked after them.
+adapters: list[Adapter] = []
 
 
 class Hooks:

@@ -19,6 +19,7 @@ PACKAGE = Path(hotfunc.__file__).parent
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("core: records, text, code objects", ("hotfunc.exceptions", "hotfunc.core")),
     ("the one module of global state", ("hotfunc._state",)),
+    ("adapters: framework registries a definition run again", ("hotfunc.adapters",)),
     ("engine: a save, from its bytes to its report", ("hotfunc.engine",)),
     ("watch: the watcher thread and its back-ends", ("hotfunc.watch",)),
     ("processes: children, the import hook, cluster workers", ("hotfunc.processes",)),

@@ -15,8 +15,10 @@ import sys
 import time
 from types import FunctionType
 
+from .. import adapters
 from .._state import registry
 from ..core import _codes
+from ..core._redefinition import Redefinition
 from ..core._sourcefile import SourceFile
 from ..core._wrappers import is_instance, probe
 from . import _history, _plan, _recompile, _statements
@@ -211,6 +213,8 @@ class Applier:
             return self._run_members(action)
         before = dict(self.namespace)
         loaded = set(sys.modules)
+        redefinition = self._redefinition(action)
+        settles = adapters.withdraw(redefinition) if redefinition is not None else []
         try:
             code = _recompile.compile_statements(
                 [action.node], self.filename, self.flags, self.imported
@@ -220,7 +224,11 @@ class Applier:
             # SystemExit too: a changed sys.exit() must not end the watcher.
             self.results.append(self._failure(action, exc))
             hot_new_modules(loaded)
+            if settles and redefinition is not None:
+                adapters.settle(settles, redefinition, redefinition.old)
             return False
+        if settles and redefinition is not None:
+            adapters.settle(settles, redefinition, self.namespace.get(redefinition.name))
         if action.shadowed and action.name is not None:
             # The later definition of the name binds it, as at import.
             if action.name in before:
@@ -265,6 +273,26 @@ class Applier:
                 )
         self.results.append(result)
         return True
+
+    def _redefinition(self, action: _plan.Action) -> Redefinition | None:
+        """The definition ``action`` runs again, for the registry adapters; None for
+        any other statement, and for a name that held nothing."""
+        node = action.node
+        if action.kind not in (_plan.REDEFINE, _plan.REBUILD) or not isinstance(
+            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        ):
+            return None
+        old = self.namespace.get(node.name, MISSING)
+        if old is MISSING:
+            return None
+        found: dict[int, object] = {}
+        for decorator in node.decorator_list:
+            registrar = _registrar(decorator, self.namespace)
+            if registrar is not MISSING:
+                found.setdefault(id(registrar), registrar)
+        return Redefinition(
+            self.module, node.name, old, tuple(found.values()), self.path, action.line
+        )
 
     def note_ran(self, target: str, line: int) -> None:
         """Report something run on the module's behalf, such as defaults evaluated again."""
@@ -388,3 +416,23 @@ class Applier:
 
     def _where(self, line: int) -> str:
         return f"{self.path}:{line}"
+
+
+def _registrar(decorator: ast.expr, namespace: dict[str, object]) -> object:
+    """What a decorator is looked up on, by names and attributes alone: ``app`` for
+    ``@app.route("/")``, the function for ``@register``; MISSING when it cannot be
+    had without running code."""
+    if isinstance(decorator, ast.Call):
+        decorator = decorator.func
+    chain: list[str] = []
+    while isinstance(decorator, ast.Attribute):
+        chain.append(decorator.attr)
+        decorator = decorator.value
+    if not isinstance(decorator, ast.Name):
+        return MISSING
+    value = namespace.get(decorator.id, MISSING)
+    for attr in reversed(chain[1:]):
+        value = probe(value, attr) if value is not MISSING else MISSING
+        if value is None:
+            return MISSING
+    return value
