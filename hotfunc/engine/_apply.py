@@ -241,7 +241,7 @@ class Applier:
             _plan.REBUILD: "rebuilt",
         }.get(kind, "ran")
         result = Result(verb, action.summary, action.line)
-        if kind == _plan.REDEFINE:
+        if kind == _plan.REDEFINE and not settles:
             result.notes.append(
                 f"{self._where(action.line)}: {action.name!r} ran again with its new "
                 "decorators; what the old decorators registered may still be registered"
