@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test fuzz lint format bench bench-quick docs docs-serve clean
+.PHONY: install demo test fuzz fidelity lint format bench bench-quick docs docs-serve clean
 
 $(STAMP): pyproject.toml hotfunc-follow.pth
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ test: $(STAMP)
 fuzz: $(STAMP)
 	HOTFUNC_FUZZ_EXAMPLES=5000 HOTFUNC_STRESS_SECONDS=60 $(BIN)/python -m pytest \
 		tests/test_model.py tests/test_reliability.py -k "model or chunked" -o timeout=1800
+
+# The fidelity oracle on code written by others: consecutive released
+# versions of well-known packages, replayed as saves into one process and
+# compared with a fresh import after each (CI runs a small one of them).
+fidelity: $(STAMP)
+	$(BIN)/python bench/fidelity.py --json bench/fidelity.json
 
 # The benchmarks get an environment of their own, with the peers they compare
 # against; a peer that fails to install is skipped by the run.

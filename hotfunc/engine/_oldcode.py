@@ -24,6 +24,7 @@ found in the module and its classes, and get their new line numbers.
 
 from __future__ import annotations
 
+import ast
 import gc
 import re
 import sys
@@ -35,6 +36,8 @@ from ..core import _codes
 from ..core._entry import Entry
 from ..core._sourcefile import SourceFile
 from ..core._wrappers import accessors, innermost, is_instance
+from ._recompile import CompiledSource
+from ._statements import parse_block_or_none
 
 #: Nested code a function makes and drops within one call.
 _TRANSIENT = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
@@ -284,3 +287,55 @@ def _uses(source: SourceFile, name: str) -> list[tuple[int, str, bool]]:
         (text.count(chr(10), 0, m.start(2)) + 1, m.group(3), not m.group(1))
         for m in pattern.finditer(text)
     ]
+
+
+#: The ``__future__`` flag that makes annotations strings (PEP 563).
+_ANNOTATIONS = __import__("__future__").annotations.compiler_flag
+
+
+def future_annotations(
+    baseline: CompiledSource | None, compiled: CompiledSource, path: str, ran: set[int]
+) -> list[tuple[str, str]]:
+    """(key, message) when a save added or removed ``from __future__ import annotations``.
+
+    Every annotation in the file now compiles to another form, but the
+    definitions the save did not run again keep the ``__annotations__`` they
+    got at import (and what a dataclass made of them).  They are named.
+    """
+    if baseline is None or not (baseline.flags ^ compiled.flags) & _ANNOTATIONS:
+        return []
+    names: list[str] = []
+    line = 1
+    for block in compiled.blocks:
+        node = parse_block_or_none(compiled, block)
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            line = node.lineno
+        if block.start in ran or not isinstance(
+            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        ):
+            continue
+        if any(_annotated(n) for n in ast.walk(node)):
+            names.append(node.name)
+    if not names:
+        return []
+    added = "added" if compiled.flags & _ANNOTATIONS else "removed"
+    return [
+        (
+            "\0future annotations",
+            f"{path}:{line}: 'from __future__ import annotations' was {added}; the "
+            f"definitions the save did not run again keep their annotations as they were "
+            f"evaluated at import: {', '.join(names)} (saving a definition, or a restart, "
+            "gives it the new form)",
+        )
+    ]
+
+
+def _annotated(node: ast.AST) -> bool:
+    if isinstance(node, ast.AnnAssign):
+        return True
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        arguments = node.args
+        every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+        every += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+        return node.returns is not None or any(a.annotation is not None for a in every)
+    return False

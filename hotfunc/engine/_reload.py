@@ -138,6 +138,11 @@ def _reach(
                     there = cascade.setdefault(id(use.source), _cascade.Elsewhere(use.source))
                     for name in use.top:
                         there.decorated.setdefault(name, use.cause)
+        reported.extend(
+            _oldcode.future_annotations(
+                compiled.baseline, compiled.compiled, compiled.path, applier.ran_lines
+            )
+        )
         if planned.moved and namespace is not None:
             moved = _oldcode.moved_closures(namespace, source.filename)
             applier.results.extend(_apply.Result("moved", target, 0) for target in moved)
