@@ -19,10 +19,9 @@ framework is imported.  A program adds its own with :func:`hotfunc.adapter`.
 
 from __future__ import annotations
 
-import logging
-
 from .. import _state
 from ..core._redefinition import Redefinition
+from ..core._settings import logger
 from . import _click, _django, _flask, _starlette
 
 TYPE_CHECKING = False
@@ -30,8 +29,6 @@ if TYPE_CHECKING:
     from ..core._redefinition import Adapter, Settle
 
 __all__ = ["Redefinition", "adapter", "withdraw"]
-
-logger = logging.getLogger("hotfunc")
 
 #: hotfunc's own, asked after the program's: each does nothing until its
 #: framework is imported.
@@ -89,7 +86,7 @@ def settle(settles: list[tuple[Adapter, Settle]], redefinition: Redefinition, no
 
 def _failed(each: Adapter, redefinition: Redefinition, exc: Exception) -> None:
     name = getattr(each, "__qualname__", None) or repr(each)
-    logger.warning(
+    logger().warning(
         "%s:%d: the registry adapter %s raised %s: %s while %s.%s ran again; what the "
         "old definition registered may still be registered",
         redefinition.file,
@@ -100,4 +97,4 @@ def _failed(each: Adapter, redefinition: Redefinition, exc: Exception) -> None:
         redefinition.module,
         redefinition.name,
     )
-    logger.debug("the adapter's traceback", exc_info=exc)
+    logger().debug("the adapter's traceback", exc_info=exc)
