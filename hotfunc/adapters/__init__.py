@@ -22,7 +22,6 @@ from __future__ import annotations
 from .. import _state
 from ..core._redefinition import Redefinition
 from ..core._settings import logger
-from . import _click, _django, _flask, _starlette
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,16 +29,21 @@ if TYPE_CHECKING:
 
 __all__ = ["Redefinition", "adapter", "withdraw"]
 
-#: hotfunc's own, asked after the program's: each does nothing until its
-#: framework is imported.
-BUILT_IN: tuple[Adapter, ...] = (
-    _flask.withdraw,
-    _starlette.withdraw,
-    _click.withdraw_click,
-    _click.withdraw_typer,
-    _django.withdraw_model,
-    _django.withdraw_admin,
-)
+
+def built_in() -> tuple[Adapter, ...]:
+    """hotfunc's own adapters, asked after the program's: each does nothing until its
+    framework is imported.  Imported at the first definition run again, not by
+    ``import hotfunc``, which every boot of the program pays for."""
+    from . import _click, _django, _flask, _starlette
+
+    return (
+        _flask.withdraw,
+        _starlette.withdraw,
+        _click.withdraw_click,
+        _click.withdraw_typer,
+        _django.withdraw_model,
+        _django.withdraw_admin,
+    )
 
 
 def adapter(func: Adapter) -> Adapter:
@@ -64,7 +68,7 @@ def adapter(func: Adapter) -> Adapter:
 def withdraw(redefinition: Redefinition) -> list[tuple[Adapter, Settle]]:
     """Tell every adapter that ``redefinition`` is about to run; their settles."""
     settles: list[tuple[Adapter, Settle]] = []
-    for each in (*_state.adapters, *BUILT_IN):
+    for each in (*_state.adapters, *built_in()):
         try:
             settle = each(redefinition)
         except Exception as exc:

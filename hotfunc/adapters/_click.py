@@ -10,8 +10,6 @@ or the old one comes back when the statement failed.
 
 from __future__ import annotations
 
-import copy
-
 from ..core._redefinition import Redefinition
 from ..core._wrappers import is_instance, probe
 from ._find import in_modules, loaded
@@ -80,6 +78,8 @@ def withdraw_typer(redefinition: Redefinition) -> Settle | None:
             infos = app.registered_commands
             new = [i for i in infos if now is not old and probe(i, "callback") is now]
             if not new:
+                import copy
+
                 # The statement failed, or registered nothing (``app.command()(f)``
                 # apart): the old commands, on the new function when there is one.
                 new = [copy.copy(i) for i in found]
