@@ -113,14 +113,6 @@ def _module(renamed: str, name: str) -> str:
     return ".".join(parts)
 
 
-def _live_text(source: object) -> str | None:
-    baseline = source.baseline  # type: ignore[attr-defined]
-    if baseline is not None:
-        return str(baseline.text)
-    imported = source.imported_bytes()  # type: ignore[attr-defined]
-    return None if imported is None else imported.decode()
-
-
 def replay(project: str, releases: int | None) -> dict[str, object]:
     """Replay ``project``'s releases in this process; the counts and what stayed reported."""
     import hotfunc
@@ -170,7 +162,7 @@ def replay(project: str, releases: int | None) -> dict[str, object]:
 
         def landed(paths: dict[str, str] = paths) -> bool:
             sources = {s.path: s for s in hotfunc.registry.sources()}
-            return all(p not in sources or _live_text(sources[p]) == t for p, t in paths.items())
+            return all(p not in sources or sources[p].live_text() == t for p, t in paths.items())
 
         wait_for(landed, timeout=60)
         applied = time.perf_counter() - started

@@ -61,15 +61,6 @@ def _files_at(commit: str) -> dict[str, str]:
     return {n.removeprefix("hotfunc/"): _git("show", f"{commit}:{n}") for n in names}
 
 
-def _live_text(source: object) -> str | None:
-    """The text the live module was last built from: the last save applied, or the import."""
-    baseline = source.baseline  # type: ignore[attr-defined]
-    if baseline is not None:
-        return str(baseline.text)
-    imported = source.imported_bytes()  # type: ignore[attr-defined]
-    return None if imported is None else imported.decode()
-
-
 def _module(name: str) -> str:
     """The module a path inside the package holds: ``engine/_plan.py``, ``engine/__init__.py``."""
     parts = [PACKAGE, *name.removesuffix(".py").split("/")]
@@ -117,7 +108,7 @@ def test_replaying_this_repositorys_history_matches_a_fresh_import(tmp_path):
 
         def landed(paths: dict[str, str] = paths) -> bool:
             sources = {s.path: s for s in hotfunc.registry.sources()}
-            return all(p not in sources or _live_text(sources[p]) == t for p, t in paths.items())
+            return all(p not in sources or sources[p].live_text() == t for p, t in paths.items())
 
         wait_for(landed, timeout=30)
         modules = [_module(n) for n in files if _module(n) in sys.modules]
