@@ -41,11 +41,11 @@ def withdraw(redefinition: Redefinition) -> Settle | None:
     deferred: dict[int, int] = {}
     prefixes: dict[tuple[int, int], dict[str, object]] = {}
     for bp in blueprints:
-        gone = [f for f in bp.deferred_functions if _closes_over(f, old)]
+        gone = [f for f in bp.deferred_functions if any(v is old for v in _closed_over(f))]
         bp.deferred_functions[:] = [f for f in bp.deferred_functions if f not in gone]
         deferred[id(bp)] = len(bp.deferred_functions)
         bp._got_registered_once = False
-        routes = [r for f in gone for r in _strings(f) if r.startswith("/")]
+        routes = [r for f in gone for r in _closed_over(f) if isinstance(r, str) and r[:1] == "/"]
         for app, endpoint, _, rules in removed:
             if endpoint.startswith(bp.name + "."):
                 prefixes[(id(bp), id(app))] = _options(bp, rules, routes)
@@ -82,28 +82,15 @@ def _endpoints(app: Any, view: object) -> list[str]:
         return []
 
 
-def _strings(func: object) -> list[str]:
-    """The strings a blueprint's deferred setup function closes over: its route."""
+def _closed_over(func: object) -> list[object]:
+    """What a blueprint's deferred setup function closes over: its view and its route."""
     found = []
     for cell in probe(func, "__closure__") or ():  # type: ignore[attr-defined]
         try:
-            value = cell.cell_contents
+            found.append(cell.cell_contents)
         except ValueError:  # an empty cell
             continue
-        if isinstance(value, str):
-            found.append(value)
     return found
-
-
-def _closes_over(func: object, value: object) -> bool:
-    """Whether a blueprint's deferred setup function was made for ``value``."""
-    for cell in probe(func, "__closure__") or ():  # type: ignore[attr-defined]
-        try:
-            if cell.cell_contents is value:
-                return True
-        except ValueError:
-            continue
-    return False
 
 
 def _options(bp: Any, rules: list[Any], routes: list[str]) -> dict[str, object]:
