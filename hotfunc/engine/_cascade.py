@@ -87,29 +87,26 @@ def applier_for(source: SourceFile) -> tuple[Applier, Compiled] | None:
     return Applier(source, compiled, path), Compiled(path, compiled, compiled)
 
 
-def rebuild(applier: Applier, compiled: Compiled, subclasses: list[type], cause: str) -> None:
-    """Run again, in the applier's module, the class statements of ``subclasses``."""
-    names = {probe(sub, "__qualname__") for sub in subclasses}
-    new = compiled.compiled
-    for block in new.blocks:
-        node = _statements.parse_block_or_none(new, block)
-        if isinstance(node, ast.ClassDef) and node.name in names:
-            action = _plan.Action(_plan.REBUILD, block, node, block.text(new.lines))
-            action.summary = f"{node.name} (a base class was rebuilt: {cause})"
-            applier.run(action)
-
-
-def redecorate(applier: Applier, compiled: Compiled, decorated: dict[str, str]) -> None:
-    """Run again the top-level definitions in ``decorated``, whose decorator changed."""
+def run_again(
+    applier: Applier, compiled: Compiled, subclasses: list[type], decorated: dict[str, str]
+) -> None:
+    """Run again, in the applier's module, in one pass over its statements: the class
+    statements of ``subclasses``, whose base was rebuilt, and the top-level definitions
+    in ``decorated``, by name with their changed decorator.  A class in both runs once."""
+    bases = {f"{b.__module__}.{b.__qualname__}" for s in subclasses for b in s.__bases__}
+    rebuilt = {probe(sub, "__qualname__") for sub in subclasses}
     new = compiled.compiled
     for block in new.blocks:
         node = _statements.parse_block_or_none(new, block)
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue
-        cause = decorated.get(node.name)
-        if cause is None:
+        if isinstance(node, ast.ClassDef) and node.name in rebuilt:
+            why = f"a base class was rebuilt: {', '.join(sorted(bases))}"
+        elif node.name in decorated:
+            why = f"its decorator changed: {decorated[node.name]}"
+        else:
             continue
         kind = _plan.REBUILD if isinstance(node, ast.ClassDef) else _plan.REDEFINE
         action = _plan.Action(kind, block, node, block.text(new.lines))
-        action.summary = f"{node.name} (its decorator changed: {cause})"
+        action.summary = f"{node.name} ({why})"
         applier.run(action)

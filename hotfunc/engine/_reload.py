@@ -219,11 +219,8 @@ def _follow_elsewhere(cascade: _Cascade) -> list[ReloadEvent]:
                 if prepared is None or home.namespace is None:
                     continue
                 applier, compiled = prepared
-                if subs:
-                    bases = {f"{b.__module__}.{b.__qualname__}" for s in subs for b in s.__bases__}
-                    _cascade.rebuild(applier, compiled, subs, ", ".join(sorted(bases)))
-                if there.decorated:
-                    _cascade.redecorate(applier, compiled, there.decorated)
+                if subs or there.decorated:
+                    _cascade.run_again(applier, compiled, subs, there.decorated)
                 elsewhere: list[str] = []
                 applied = Applied(applier, [])
                 reported = _rebound(
