@@ -18,8 +18,9 @@ def loaded(name: str, attribute: str) -> type | None:
     return value if isinstance(value, type) else None
 
 
-def in_modules(kind: type) -> list[object]:
-    """The instances of ``kind`` that a loaded module holds at its top level.
+def in_modules(kind: type | tuple[type, ...]) -> list[object]:
+    """The instances of ``kind`` (a class, or a tuple of them) that a loaded module
+    holds at its top level.
 
     Apps and routers are module globals (``app = Flask(__name__)``, an ASGI
     server's ``module:app``), found without walking the heap.

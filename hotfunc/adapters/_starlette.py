@@ -66,14 +66,10 @@ def _routers(router_type: type, registrars: tuple[object, ...]) -> list[Any]:
     """The routers to look in: the decorators' own, and every app's and router's that
     a module holds."""
     found: dict[int, Any] = {}
-    for candidate in registrars:
-        _add_router(candidate, router_type, found)
-    for candidate in in_modules(router_type):
-        _add_router(candidate, router_type, found)
     app_type = loaded("starlette.applications", "Starlette")
-    if app_type is not None:
-        for app in in_modules(app_type):
-            _add_router(app, router_type, found)
+    kinds = (router_type,) if app_type is None else (router_type, app_type)
+    for candidate in [*registrars, *in_modules(kinds)]:
+        _add_router(candidate, router_type, found)
     return list(found.values())
 
 
