@@ -9,6 +9,7 @@ API; what they need from it they ask through the callbacks set here, when
 from __future__ import annotations
 
 import _thread
+import atexit
 import os
 import time
 
@@ -20,6 +21,9 @@ from .core._settings import logger
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .core._sourcefile import SourceFile
+
+#: Seconds the exit of the process waits for a save under way to end.
+EXIT_WAIT = 1.0
 
 #: Seconds between looks, while no watcher was ever started, for a hot file
 #: saved since it was registered: a save that nothing will apply.
@@ -153,3 +157,22 @@ def _restart_in_child() -> None:
 os.register_at_fork(
     before=_hold_for_fork, after_in_parent=_release_after_fork, after_in_child=_restart_in_child
 )
+
+
+def _finish_at_exit() -> None:
+    """Let a save under way end before the process does.
+
+    The watcher's thread is a daemon, stopped dead wherever it is when the
+    interpreter finalizes.  A program that exits right after a save (a child
+    that answered with the new code, a script at its end) would lose the
+    save's own report: the WARNING of a statement that failed there.
+    """
+    watcher = _state.watcher
+    if watcher is not None:
+        try:
+            watcher.stop(EXIT_WAIT)
+        except Exception:  # exiting is the process's business, not ours
+            logger().debug("stopping the watcher at exit failed", exc_info=True)
+
+
+atexit.register(_finish_at_exit)
