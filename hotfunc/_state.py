@@ -47,7 +47,11 @@ if TYPE_CHECKING:
     class Shipper(Protocol):
         """A cluster that follows this process's saves."""
 
-        def __call__(self, source: SourceFile) -> None: ...
+        def announce(self, count: int) -> None:
+            """Save ``count`` is about to be applied here: nothing runs it yet."""
+
+        def __call__(self, source: SourceFile) -> None:
+            """``source``'s save was applied here, with its count in ``saved_at``."""
 
         def close(self) -> None: ...
 

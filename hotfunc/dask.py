@@ -68,6 +68,9 @@ class Following:
         _ship.listen(self)
         self._thread.start()
 
+    def announce(self, count: int) -> None:
+        """Nothing to do before a save: the workers get it once it is applied."""
+
     def __call__(self, source: SourceFile) -> None:
         self._saved.set()  # saves that come faster than the workers apply are sent as one
 
@@ -105,10 +108,11 @@ class Following:
             _ship.gone(label)
 
     def _push(self) -> None:
-        texts = _ship.texts()
+        texts, earlier = _ship.texts(), _ship.earlier()
         count = max((c for c, _ in texts.values()), default=0)
-        self.client.set_metadata(_KEY, {name: list(value) for name, value in texts.items()})
-        results: dict[str, Any] = self.client.run(_apply_here, texts, on_error="return")
+        stored = {"texts": {name: list(value) for name, value in texts.items()}, "earlier": earlier}
+        self.client.set_metadata(_KEY, stored)
+        results: dict[str, Any] = self.client.run(_apply_here, texts, earlier, on_error="return")
         labels = set()
         for address, result in results.items():
             if isinstance(result, BaseException):
@@ -128,11 +132,12 @@ class Following:
         _ship.heard(label, report["count"], list(report["failures"]))
 
 
-async def _apply_here(texts: _ship.Texts) -> dict[str, Any]:
+async def _apply_here(texts: _ship.Texts, earlier: _ship.Earlier) -> dict[str, Any]:
     """On a worker: apply ``texts`` off the event loop, so heartbeats go on."""
     import asyncio
 
-    failures = await asyncio.get_running_loop().run_in_executor(None, _remote.apply, texts)
+    loop = asyncio.get_running_loop()
+    failures = await loop.run_in_executor(None, _remote.apply, texts, earlier)
     return {"pid": os.getpid(), "failures": failures}
 
 
@@ -143,8 +148,9 @@ class _Plugin(WorkerPlugin):
         stored = await worker.scheduler.get_metadata(keys=[_KEY], default=None)
         if not stored:
             return
-        texts: _ship.Texts = {name: (int(c), bytes(t)) for name, (c, t) in stored.items()}
-        result = await _apply_here(texts)
+        texts: _ship.Texts = {name: (int(c), bytes(t)) for name, (c, t) in stored["texts"].items()}
+        earlier = {name: [bytes(t) for t in texts] for name, texts in stored["earlier"].items()}
+        result = await _apply_here(texts, earlier)
         worker.log_event(
             _NAME,
             {

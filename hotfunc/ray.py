@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import functools
 import os
+import pickle
 import threading
 
 import ray
@@ -27,6 +29,7 @@ from .processes import _remote, _ship
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any
 
     from .core._sourcefile import SourceFile
@@ -74,10 +77,43 @@ def runtime_env(env: dict[str, Any] | None = None) -> dict[str, Any]:
     return result
 
 
-#: Held by the driver's thread across each of its Ray calls, and by
-#: ray.shutdown(): Ray ends the whole process when a thread calls into it
-#: while it shuts down.
-_calls = threading.Lock()
+class _Gate:
+    """hotfunc's Ray calls in the driver, any number at once, and ``ray.shutdown()``
+    alone: Ray ends the whole process when a thread calls into it while it
+    shuts down."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._inside = 0
+        self._closing = False
+
+    @contextlib.contextmanager
+    def call(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._closing)
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._inside -= 1
+                self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def alone(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._closing)
+            self._closing = True
+            self._changed.wait_for(lambda: self._inside == 0)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._closing = False
+                self._changed.notify_all()
+
+
+_calls = _Gate()
 
 
 def _driver() -> _Driver:
@@ -102,7 +138,7 @@ def _guard_shutdown() -> None:
 
     @functools.wraps(original)
     def shutdown(*args: Any, **kwargs: Any) -> Any:
-        with _calls:
+        with _calls.alone():
             return original(*args, **kwargs)
 
     shutdown._hotfunc_guarded = True  # type: ignore[attr-defined]
@@ -124,6 +160,16 @@ class _Driver:
     def __call__(self, source: SourceFile) -> None:
         self._saved.set()  # saves that come faster than the workers apply are sent as one
 
+    def announce(self, count: int) -> None:
+        """Tell the workers of save ``count`` before it applies here: a task the
+        driver submits from then on checks for it as it starts."""
+        with _calls.call():
+            try:
+                if ray.is_initialized():
+                    _kv_put(_SAVED, str(count).encode())
+            except Exception as exc:
+                logger().warning("cannot tell the Ray workers of save %d: %s", count, exc)
+
     def close(self) -> None:
         self._stopping.set()
         _ship.unlisten(self)
@@ -142,17 +188,20 @@ class _Driver:
                     logger().warning("cannot send saves to the Ray workers: %s", exc)
                     self._stopping.wait(1)
         hub, self._hub = self._hub, None
-        with _calls:
+        with _calls.call():
             if hub is not None and ray.is_initialized():
                 try:
                     ray.get(hub.close.remote(), timeout=5)
                     ray.kill(hub)
+                    # The workers follow no more, and their tasks wait for nothing.
+                    _kv_put(_TEXTS, b"")
+                    _kv_put(_SAVED, b"")
                 except Exception as exc:
                     logger().debug("cannot close the Ray hub: %s", exc)
 
     def _serve(self) -> None:
         """Serve one Ray session, until it shuts down or hotfunc stops."""
-        with _calls:
+        with _calls.call():
             if not ray.is_initialized():
                 return
             hub = _Hub.options(  # type: ignore[attr-defined]
@@ -163,14 +212,17 @@ class _Driver:
         self._saved.set()  # the current texts, for the workers that start
         while not self._stopping.is_set():
             saved = self._saved.wait(0.02)
-            with _calls:
+            with _calls.call():
                 # Checked under the lock: ray.shutdown() may have run meanwhile.
                 if not ray.is_initialized():
                     self._hub = None
                     return
                 if saved:
                     self._saved.clear()
-                    ray.get(hub.publish.remote(_ship.texts()), timeout=10)
+                    shipped = (_state.saves, _ship.texts(), _ship.earlier())
+                    # Read by the workers as they start, before their first task.
+                    _kv_put(_TEXTS, pickle.dumps(shipped))
+                    ray.get(hub.publish.remote(*shipped), timeout=10)
                 ready, _ = ray.wait([reports], timeout=0)
                 if ready:
                     for report in ray.get(reports):
@@ -185,18 +237,20 @@ class _Hub:
 
     def __init__(self) -> None:
         self.version = 0
+        self.saves = 0
         self.texts: _ship.Texts = {}
+        self.earlier: _ship.Earlier = {}
         self.closed = False
         self.log: list[dict[str, Any]] = []
         self.changed = asyncio.Condition()
 
-    async def publish(self, texts: _ship.Texts) -> None:
+    async def publish(self, saves: int, texts: _ship.Texts, earlier: _ship.Earlier) -> None:
         async with self.changed:
             self.version += 1
-            self.texts = texts
+            self.saves, self.texts, self.earlier = saves, texts, earlier
             self.changed.notify_all()
 
-    async def changes(self, known: int) -> tuple[int, _ship.Texts] | None:
+    async def changes(self, known: int) -> tuple[int, int, _ship.Texts, _ship.Earlier] | None:
         """The texts once newer than version ``known``; None after a while without, or
         at close."""
         async with self.changed:
@@ -205,8 +259,10 @@ class _Hub:
                     self.changed.wait_for(lambda: self.closed or self.version > known), 10
                 )
             except TimeoutError:
-                return (known, {}) if not self.closed else None
-            return None if self.closed else (self.version, self.texts)
+                return (known, self.saves, {}, {}) if not self.closed else None
+            if self.closed:
+                return None
+            return self.version, self.saves, self.texts, self.earlier
 
     async def report(self, report: dict[str, Any]) -> None:
         async with self.changed:
@@ -234,7 +290,15 @@ def _hub_name() -> str:
 
 
 def setup_worker() -> None:
-    """The workers' start-up hook: follow the job's hub, on a thread of its own."""
+    """The workers' start-up hook: take the driver's saves, and check each task.
+
+    The texts the driver last sent are taken first, before the worker runs
+    its first task: a worker that starts right after a save runs it.  Each
+    task then waits, as it starts, until this worker has applied every save
+    the driver had applied.  From the first task on, a thread of its own
+    follows the job's hub: not sooner, since Ray takes no calls from another
+    thread of a worker that is still starting.
+    """
     chained = os.environ.get(CHAINED)
     if chained:
         import importlib
@@ -242,36 +306,207 @@ def setup_worker() -> None:
         module, _, name = chained.rpartition(".")
         getattr(importlib.import_module(module), name)()
     if os.environ.get(HUB):
-        threading.Thread(target=_follow_hub, name="hotfunc-ray", daemon=True).start()
+        _progress.take_stored()  # nothing is imported yet: the texts wait for it
+        _check_each_task()
+
+
+#: The keys in Ray's key-value store, after the hub's name: the texts the
+#: driver last sent, and the count of the last save it applied.
+_TEXTS = "texts"
+_SAVED = "saved"
+
+
+def _kv_put(key: str, value: bytes) -> None:
+    from ray.experimental import internal_kv
+
+    name = f"{_hub_name()}-{key}".encode()
+    internal_kv._internal_kv_put(name, value, overwrite=True, namespace=_NAMESPACE)
+
+
+def _kv_get(key: str) -> bytes | None:
+    """What the driver stored, or None; a failure is logged, not raised: the
+    worker runs all the same."""
+    try:
+        from ray.experimental import internal_kv
+
+        name = f"{_hub_name()}-{key}".encode()
+        value: bytes | None = internal_kv._internal_kv_get(name, namespace=_NAMESPACE)
+    except Exception as exc:
+        logger().warning("cannot read what the Ray driver stored for hotfunc: %s", exc)
+        return None
+    return value
+
+
+#: How long a task waits for the saves its driver applied before it was
+#: submitted; then it runs, and says so.
+CATCH_UP = 10.0
+
+
+class _Progress:
+    """In a worker: the count of the last save applied here, and the tasks waiting for it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.following = True
+        self.exiting = threading.Event()
+        self.changed = threading.Condition()
+        self.thread: threading.Thread | None = None
+        self.label = ""
+
+    def applied(self, saves: int) -> None:
+        """The driver's saves up to ``saves`` are applied here."""
+        with self.changed:
+            self.count = max(self.count, saves)
+            self.changed.notify_all()
+
+    def stop(self) -> None:
+        with self.changed:
+            self.following = False
+            self.changed.notify_all()
+
+    def take_stored(self) -> None:
+        """Apply the texts the driver last stored."""
+        stored = _kv_get(_TEXTS)
+        if stored:
+            saves, texts, earlier = pickle.loads(stored)  # written by this job's driver
+            _remote.apply(texts, earlier)
+            self.applied(saves)
+
+    def follow(self) -> None:
+        """Follow the hub from now on, on a thread of its own, once."""
+        with self.changed:
+            if self.thread is not None:
+                return
+            self.thread = threading.Thread(target=_follow_hub, name="hotfunc-ray", daemon=True)
+        self.thread.start()
+        # Registered after Ray's own handler, so it runs first.
+        atexit.register(_exit, self.thread)
+
+    def catch_up(self, task: str) -> None:
+        """Wait until this worker applied the driver's last save; warn if it cannot."""
+        self.follow()
+        if not self.following:
+            return
+        stored = _kv_get(_SAVED)
+        wanted = int(stored) if stored else 0
+        if self.count >= wanted:
+            return
+        self.take_stored()  # most often has it: the hub's copy comes a moment later
+        with self.changed:
+            caught = self.changed.wait_for(
+                lambda: not self.following or self.count >= wanted, CATCH_UP
+            )
+            count = self.count
+        if not caught:
+            logger().warning(
+                "on %s: %s runs code older than the driver's save %d: this worker has "
+                "applied up to save %d after %.0f s",
+                self.label or f"ray worker (pid {os.getpid()})",
+                task,
+                wanted,
+                count,
+                CATCH_UP,
+            )
+
+
+_progress = _Progress()
+
+
+def _check_each_task() -> None:
+    """Make every task and actor call of this worker catch up first.
+
+    Ray runs what ``get_execution_info`` returns for each task; the
+    function it holds is wrapped here, in the worker only: the application's
+    functions stay as they are.  hotfunc's own hub is not held up.
+    """
+    try:
+        manager = ray._private.worker.global_worker.function_actor_manager
+        original = manager.get_execution_info
+    except AttributeError as exc:
+        logger().warning(
+            "this Ray version runs tasks unchecked: one that starts right after a save "
+            "may run the code before it (%s)",
+            exc,
+        )
+        return
+
+    def get_execution_info(job_id: Any, descriptor: Any) -> Any:
+        info = original(job_id, descriptor)
+        if getattr(descriptor, "module_name", None) == __name__:
+            return info
+        return info._replace(function=_checked(info.function, info.function_name))
+
+    manager.get_execution_info = get_execution_info  # type: ignore[method-assign,assignment]
+
+
+def _checked(function: Any, name: str) -> Any:
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        _progress.catch_up(name)
+        return function(*args, **kwargs)
+
+    # Ray reads what the executor of an actor method carries (its name, and
+    # the method, to tell an async one).
+    checked.__dict__.update(getattr(function, "__dict__", {}))
+    return checked
 
 
 def _follow_hub() -> None:
     name = ""
-    label = f"ray worker {ray.util.get_node_ip_address()} (pid {os.getpid()})"
+    label = _progress.label = f"ray worker {ray.util.get_node_ip_address()} (pid {os.getpid()})"
     known, hub = 0, None
     changed: Any
-    while True:
+    while not _progress.exiting.is_set():
         try:
             if hub is None:
                 name = name or _hub_name()
                 hub = ray.get_actor(name, namespace=_NAMESPACE)
-            changed = ray.get(hub.changes.remote(known))
+            changed = _answer(hub.changes.remote(known))
         except ValueError:  # not created yet
-            threading.Event().wait(0.1)
+            _progress.exiting.wait(0.1)
             continue
         except Exception:
             if not ray.is_initialized():
                 return
             hub = None
-            threading.Event().wait(0.5)
+            _progress.exiting.wait(0.5)
             continue
+        if changed is _EXITING:
+            return
         if changed is None:  # closed: hotfunc stopped in the driver
             _remote.uninstall()
+            _progress.stop()
             return
-        version, texts = changed
+        version, saves, texts, earlier = changed
         if version == known:
             continue
         known = version
-        failures = _remote.apply(texts)
+        failures = _remote.apply(texts, earlier)
+        _progress.applied(saves)
         count = max((c for c, _ in texts.values()), default=0)
         hub.report.remote({"worker": label, "count": count, "failures": failures})
+
+
+_EXITING: Any = object()
+
+
+def _answer(ref: Any) -> Any:
+    """What ``ref`` holds, waited for in short waits: the worker may exit meanwhile.
+
+    Through a future, not ``ray.get``: a blocking get from a thread of its
+    own races with the task the worker runs, and may crash the process.
+    """
+    future = ref.future()
+    while not _progress.exiting.is_set():
+        try:
+            return future.result(timeout=0.25)
+        except concurrent.futures.TimeoutError:
+            continue
+    future.cancel()
+    return _EXITING
+
+
+def _exit(thread: threading.Thread) -> None:
+    """At the worker's exit, before Ray's own handler: leave Ray's calls first."""
+    _progress.exiting.set()
+    _progress.stop()
+    thread.join(1)

@@ -35,6 +35,7 @@ class SourceFile:
         "baseline",
         "deferred",
         "digest",
+        "earlier",
         "entries",
         "failures",
         "filename",
@@ -102,6 +103,10 @@ class SourceFile:
         #: ``(saved_at, zlib-compressed live text)``, as shipped to the
         #: workers of a cluster that follows this process.
         self.packed: tuple[int, bytes] | None = None
+        #: The texts the live module had before, zlib-compressed, the latest
+        #: last; kept while a cluster follows: a worker finds among them the
+        #: one it imported.
+        self.earlier: list[bytes] = []
         #: ``time.time()`` when the file was read at registration.
         self.seen = time.time()
         #: What a save left unlike a fresh import and said so: a message by

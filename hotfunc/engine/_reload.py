@@ -58,10 +58,15 @@ def reload_source(
     cascade: _Cascade = {}
     with source.lock:
         before = source.baseline
+        old: str | bytes | None = None
+        if _state.shippers:  # what a worker that imported the module before this save runs
+            old = before.text if before is not None else source.imported_bytes()
         try:
             events = _save(source, started, settled, cascade)
             if source.baseline is not before and _state.shippers:
-                _ship(source)
+                _ship(source, old)
+            elif _state.shippers:
+                _announce(_state.saves)  # the save failed: none comes
         except Exception as exc:  # the watcher and reload() must outlive any bug
             logger.debug("reloading %s failed", source.filename, exc_info=True)
             return _fail_file(
@@ -96,6 +101,8 @@ def _save(
     if isinstance(compiled, Failed):
         return _fail_file(source, started, compiled)
     planned = _steps.plan(source, compiled)
+    if _state.shippers:
+        _announce(_state.saves + 1)
     applied = _steps.apply(source, compiled, planned)
     reported, elsewhere = _reach(source, compiled, planned, applied, cascade)
     return _finish(source, compiled, applied, reported, elsewhere, started)
@@ -263,8 +270,28 @@ def _finish(
     return events
 
 
-def _ship(source: SourceFile) -> None:
+#: Earlier texts kept by file for the workers: saves older than these are
+#: seldom what a worker imported.
+EARLIER = 16
+
+
+def _announce(count: int) -> None:
+    """Tell the clusters that follow this process that save ``count`` is coming,
+    before any code of it can run here."""
+    for shipper in list(_state.shippers):
+        try:
+            shipper.announce(count)
+        except Exception:  # a cluster's trouble must not stop the save here
+            logger.exception("announcing save %d to a cluster failed", count)
+
+
+def _ship(source: SourceFile, old: str | bytes | None) -> None:
     """Tell the clusters that follow this process of a text it applied."""
+    if old:
+        import zlib
+
+        data = old.encode("utf-8") if isinstance(old, str) else old
+        source.earlier = [*source.earlier[-(EARLIER - 1) :], zlib.compress(data, 1)]
     _state.saves += 1
     source.saved_at = _state.saves
     for shipper in list(_state.shippers):

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 #: ``{module name: (count of its last save, zlib-compressed text)}``.
 Texts = dict[str, tuple[int, bytes]]
 
+#: ``{module name: [zlib-compressed text it had before, ...]}``, the latest
+#: last: a worker that imported the module from a file saved since finds there
+#: the text it runs.
+Earlier = dict[str, list[bytes]]
+
 
 def module_name(source: SourceFile) -> str | None:
     """The name a worker imports ``source`` by; None for a script run as ``__main__``."""
@@ -49,6 +54,16 @@ def texts() -> Texts:
                 continue
             packed = source.packed = (source.saved_at, zlib.compress(text.encode("utf-8"), 1))
         found[name] = packed
+    return found
+
+
+def earlier() -> Earlier:
+    """The earlier texts of every hot module saved in this process."""
+    found: Earlier = {}
+    for source in registry.sources():
+        name = module_name(source)
+        if name is not None and source.earlier:
+            found[name] = list(source.earlier)
     return found
 
 
