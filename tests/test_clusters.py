@@ -259,6 +259,29 @@ everywhere(("v13", 1, 0), [newcomer])
 wait_for(lambda: ray.get(newcomer.ask.remote("late")) == "late v2", timeout=30)
 step("late " + ray.get(newcomer.ask.remote("late")))
 
+# Ten saves, each followed at once by a task on a worker that ran before and
+# by one on a worker that starts for it (max_calls=1).  Both import the
+# driver's own file, as on a laptop: the worker copy has no such module.
+stress_path = os.path.join(driver_dir, "stress.py")
+write_source(stress_path, "def value():\\n    return 0\\n")
+import stress
+hotfunc.hot(stress)
+
+def ask_stress():
+    if driver_dir not in sys.path:
+        sys.path.append(driver_dir)
+    import stress
+    return stress.value()
+
+before, fresh = ray.remote(ask_stress), ray.remote(max_calls=1)(ask_stress)
+ray.get([before.remote() for _ in range(4)])
+stale = []
+for i in range(1, 11):
+    write_source(stress_path, f"def value():\\n    return {i}\\n")
+    wait_for(lambda: stress.value() == i)
+    stale += [(i, a) for a in ray.get([before.remote(), fresh.remote()]) if a != i]
+step("stress " + repr(stale))
+
 hotfunc.stop()
 write_source(path, text.replace('"v13"', '"v14"'))
 time.sleep(1)
@@ -279,6 +302,7 @@ def test_ray_workers_follow_the_driver(tmp_path):
     assert steps["edited"] == "edited v1"  # the actors' state, loaded before the save, is kept
     assert steps["failed"].count("only on the workers") >= 2, steps["failed"]
     assert steps["late"] == "late late v2"
+    assert steps["stress"] == "stress []"  # no task ran older code than the driver
     assert steps["stopped"] == "stopped v13"
     warnings = [
         line
