@@ -47,8 +47,9 @@ if TYPE_CHECKING:
     class Shipper(Protocol):
         """A cluster that follows this process's saves."""
 
-        def announce(self, count: int) -> None:
-            """Save ``count`` is about to be applied here: nothing runs it yet."""
+        def announce(self, count: int, source: SourceFile | None, text: str | None) -> None:
+            """Save ``count`` of ``source``, ``text``, is about to be applied here:
+            nothing runs it yet.  Without a source: no save comes after all."""
 
         def __call__(self, source: SourceFile) -> None:
             """``source``'s save was applied here, with its count in ``saved_at``."""

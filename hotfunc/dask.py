@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import zlib
 
 from distributed import Client, Worker, WorkerPlugin
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from .core._sourcefile import SourceFile
 
 __all__ = ["Following", "follow"]
+
+#: How long a save waits for the workers to apply it before it applies here.
+ANNOUNCE_WAIT = 5.0
 
 #: The scheduler's metadata key that holds the current texts, for workers
 #: that join later; and the plugin's name and event topic.
@@ -68,8 +72,29 @@ class Following:
         _ship.listen(self)
         self._thread.start()
 
-    def announce(self, count: int) -> None:
-        """Nothing to do before a save: the workers get it once it is applied."""
+    def announce(self, count: int, source: SourceFile | None, text: str | None) -> None:
+        """Apply save ``count`` on every worker before it applies here: a task
+        this process submits from then on runs it, and a worker that joins
+        from then on starts with it.  A worker that takes longer than
+        :data:`ANNOUNCE_WAIT` gets it a moment later, and says so."""
+        name = _ship.module_name(source) if source is not None else None
+        if name is None or source is None or text is None or not self._running():
+            return
+        texts, earlier = _ship.texts(), _ship.earlier()
+        live = source.live_text()
+        if live:
+            earlier[name] = [*earlier.get(name, []), zlib.compress(live.encode("utf-8"), 1)]
+        texts[name] = (count, zlib.compress(text.encode("utf-8"), 1))
+        try:
+            self._push(texts, earlier, ANNOUNCE_WAIT)
+        except Exception as exc:
+            logger().warning(
+                "the Dask workers did not all take save %d within %.0f s; tasks started "
+                "meanwhile may run the code before it: %s",
+                count,
+                ANNOUNCE_WAIT,
+                exc,
+            )
 
     def __call__(self, source: SourceFile) -> None:
         self._saved.set()  # saves that come faster than the workers apply are sent as one
@@ -107,12 +132,25 @@ class Following:
         for label in self._labels:
             _ship.gone(label)
 
-    def _push(self) -> None:
-        texts, earlier = _ship.texts(), _ship.earlier()
+    def _push(
+        self,
+        texts: _ship.Texts | None = None,
+        earlier: _ship.Earlier | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        if texts is None or earlier is None:
+            texts, earlier = _ship.texts(), _ship.earlier()
         count = max((c for c, _ in texts.values()), default=0)
         stored = {"texts": {name: list(value) for name, value in texts.items()}, "earlier": earlier}
         self.client.set_metadata(_KEY, stored)
-        results: dict[str, Any] = self.client.run(_apply_here, texts, earlier, on_error="return")
+        results: dict[str, Any] = self.client.sync(
+            self.client._run,
+            _apply_here,
+            texts,
+            earlier,
+            on_error="return",
+            callback_timeout=timeout,
+        )
         labels = set()
         for address, result in results.items():
             if isinstance(result, BaseException):

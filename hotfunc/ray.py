@@ -160,7 +160,7 @@ class _Driver:
     def __call__(self, source: SourceFile) -> None:
         self._saved.set()  # saves that come faster than the workers apply are sent as one
 
-    def announce(self, count: int) -> None:
+    def announce(self, count: int, source: SourceFile | None, text: str | None) -> None:
         """Tell the workers of save ``count`` before it applies here: a task the
         driver submits from then on checks for it as it starts."""
         with _calls.call():

@@ -104,6 +104,42 @@ step("late " + " ".join(sorted(set(answers.values()))))
 # The workers' copies never changed.
 step("copy " + str('"v1"' in open(os.path.join(worker_dir, "model.py")).read()))
 
+# Ten saves, each followed at once by a task on each worker that ran before
+# (importing the driver's own file, as on a laptop) and by one on a worker
+# added right after the save.
+stress_path = os.path.join(driver_dir, "stress.py")
+write_source(stress_path, "def value():\\n    return 0\\n")
+import stress
+hotfunc.hot(stress)
+
+def ask_stress():
+    if driver_dir not in sys.path:
+        sys.path.append(driver_dir)
+    import stress
+    return stress.value()
+
+def on(worker):
+    return client.submit(ask_stress, workers=[worker], allow_other_workers=False, pure=False)
+
+def workers():
+    return set(client.scheduler_info()["workers"])
+
+n = len(workers())
+client.gather([on(w) for w in workers()])
+stale = []
+for i in range(1, 11):
+    before = workers()  # each ran the module before this save
+    write_source(stress_path, f"def value():\\n    return {i}\\n")
+    wait_for(lambda: stress.value() == i)
+    answers = client.gather([on(w) for w in before])
+    cluster.scale(n + 1)
+    wait_for(lambda: len(workers()) == n + 1, timeout=60)
+    answers += client.gather([on(w) for w in workers() - before])
+    stale += [(i, a) for a in answers if a != i]
+    cluster.scale(n)
+    wait_for(lambda: len(workers()) == n, timeout=60)
+step("stress " + repr(stale))
+
 # hotfunc.stop(): the workers keep what they have and follow no more.
 hotfunc.stop()
 write_source(path, text.replace('"v13"', '"v14"'))
@@ -170,6 +206,7 @@ def test_dask_workers_follow_the_driver(tmp_path):
     assert {"edited", "rapid", "failed", "late", "copy", "stopped"} <= set(steps)
     assert steps["late"] == "late late v2"
     assert steps["copy"] == "copy True"
+    assert steps["stress"] == "stress []"  # no task ran older code than the driver
     assert steps["stopped"] == "stopped v13"
     assert steps["failed"].count("only on the workers") == 2, steps["failed"]
     # The driver's own lines: one per worker, naming it and file:line.  (The

@@ -65,8 +65,6 @@ def reload_source(
             events = _save(source, started, settled, cascade)
             if source.baseline is not before and _state.shippers:
                 _ship(source, old)
-            elif _state.shippers:
-                _announce(_state.saves)  # the save failed: none comes
         except Exception as exc:  # the watcher and reload() must outlive any bug
             logger.debug("reloading %s failed", source.filename, exc_info=True)
             return _fail_file(
@@ -101,9 +99,17 @@ def _save(
     if isinstance(compiled, Failed):
         return _fail_file(source, started, compiled)
     planned = _steps.plan(source, compiled)
-    if _state.shippers:
-        _announce(_state.saves + 1)
-    applied = _steps.apply(source, compiled, planned)
+    if not _state.shippers:
+        applied = _steps.apply(source, compiled, planned)
+    else:
+        _announce(_state.saves + 1, source, compiled.compiled.text)
+        try:
+            applied = _steps.apply(source, compiled, planned)
+        except BaseException:
+            # A worker may hold the text announced: its count is never used again.
+            _state.saves += 1
+            _announce(_state.saves)
+            raise
     reported, elsewhere = _reach(source, compiled, planned, applied, cascade)
     return _finish(source, compiled, applied, reported, elsewhere, started)
 
@@ -275,12 +281,12 @@ def _finish(
 EARLIER = 16
 
 
-def _announce(count: int) -> None:
-    """Tell the clusters that follow this process that save ``count`` is coming,
-    before any code of it can run here."""
+def _announce(count: int, source: SourceFile | None = None, text: str | None = None) -> None:
+    """Tell the clusters that follow this process that save ``count`` of ``source``
+    is coming, before any code of it can run here."""
     for shipper in list(_state.shippers):
         try:
-            shipper.announce(count)
+            shipper.announce(count, source, text)
         except Exception:  # a cluster's trouble must not stop the save here
             logger.exception("announcing save %d to a cluster failed", count)
 
