@@ -120,10 +120,10 @@ def _record_swaps() -> None:
     spent = state.setdefault("spent", [0.0])
     apply = _remote.apply
 
-    def timed(texts: Any) -> list[str]:
+    def timed(texts: Any, earlier: Any = None) -> list[str]:
         start = time.thread_time()
         try:
-            return apply(texts)
+            return apply(texts, earlier)
         finally:
             spent[0] += time.thread_time() - start
 
@@ -239,6 +239,35 @@ def ray_(saves: int) -> dict[str, Any]:
             "cpu_ms_per_worker": statistics.median(cpu) * 1e3}  # fmt: skip
 
 
+def ray_tasks(hot: bool, tasks: int) -> dict[str, Any]:
+    """A no-op Ray task's round trip, with each task checking for the driver's
+    saves as it starts (``hot``), or in a plain job."""
+    import ray
+
+    env: dict[str, Any] = {}
+    if hot:
+        import hotfunc
+        import hotfunc.ray
+
+        hotfunc.start()
+        env = hotfunc.ray.runtime_env({})
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env=env, log_to_driver=False)
+
+    @ray.remote
+    def noop() -> int:
+        return 1
+
+    ray.get([noop.remote() for _ in range(100)])  # the workers started
+    rounds = []
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(tasks):
+            ray.get(noop.remote())
+        rounds.append((time.perf_counter() - start) / tasks)
+    ray.shutdown()
+    return {"what": f"Ray task, {'hot' if hot else 'plain'}", "task_ms": min(rounds) * 1e3}
+
+
 def startup(rounds: int) -> dict[str, Any]:
     """The start-up hook's cost for a process outside any hot tree.
 
@@ -290,6 +319,8 @@ def main() -> None:
             result = pool(int(rest[0]), rest[1], saves)
         elif kind == "dask":
             result = dask(saves)
+        elif kind == "ray-tasks":
+            result = ray_tasks(rest[0] == "hot", saves)
         else:
             result = ray_(saves)
         print(json.dumps(result))
@@ -300,8 +331,11 @@ def main() -> None:
     runs.append(["pool", "8", "fork", str(saves)])
     if not options.quick:
         runs += [["dask", str(saves)], ["ray", str(saves)]]
+        runs += [["ray-tasks", kind, "300"] for kind in ("plain", "hot", "plain", "hot")]
     results = [startup(10 if options.quick else 40)]
     results += [_child(run) for run in runs]
+    tasks = [r for r in results if "task_ms" in r]
+    results = [r for r in results if "task_ms" not in r]
     first = results[0]
     print(
         f"{first['what']}: {first['without_ms']:.1f} ms without the hook, "
@@ -316,6 +350,12 @@ def main() -> None:
             f"{result['what']:<24} {result['p50_ms']:>8.1f} {result['p95_ms']:>8.1f} "
             f"{result['cpu_ms_per_worker']:>20.2f}"
         )
+    if tasks:
+        # Interleaved runs, the best of each kind: these machines are noisy.
+        plain = min(r["task_ms"] for r in tasks if r["what"].endswith("plain"))
+        hot = min(r["task_ms"] for r in tasks if r["what"].endswith("hot"))
+        print(f"a no-op Ray task: {plain:.2f} ms plain, {hot:.2f} ms checked ({hot / plain:.2f}x)")
+        results.append({"what": "Ray task", "plain_ms": plain, "hot_ms": hot})
     if options.json:
         options.json.write_text(json.dumps(results, indent=2))
 
