@@ -219,6 +219,65 @@ def test_a_test_module_save_collects_it_again(loop_of) -> None:
     assert outcomes(third)["tests/test_cart.py::test_new[1]"] == "PASSED"
 
 
+HEARTBEAT = """
+import threading
+import time
+
+
+def beat():
+    return 1
+
+
+def _loop():
+    while True:
+        beat()
+        time.sleep(0.001)
+
+
+threading.Thread(target=_loop, daemon=True).start()
+"""
+
+# The tests that do not call beat() wait a moment: the thread runs meanwhile.
+BEATING = """
+import time
+
+from app import cart, heartbeat
+
+
+def test_total():
+    time.sleep(0.05)
+    assert cart.total([1, 2]) == 6
+
+
+def test_beat():
+    assert heartbeat.beat() == 1
+
+
+def test_plain():
+    time.sleep(0.05)
+    assert 1 + 1 == 2
+"""
+
+
+def test_the_selection_is_the_tests_own_thread_on_every_python(loop_of) -> None:
+    # A library's background thread runs beat() all along, during every
+    # test: the tests that run it are those that call it themselves.
+    # (sys.monitoring, on 3.12 and later, reports every thread.)
+    loop = loop_of(
+        {
+            "app/__init__.py": "",
+            "app/cart.py": CART,
+            "app/heartbeat.py": HEARTBEAT,
+            "tests/test_beat.py": BEATING,
+        }
+    )
+    assert len(outcomes(loop.wait_runs(1))) == 3
+    loop.save("app/heartbeat.py", HEARTBEAT.replace("return 1", 'return int("1")'))
+    assert outcomes(loop.wait_runs(2)) == {"tests/test_beat.py::test_beat": "PASSED"}
+    loop.save("app/cart.py", CART.replace("RATE = 2", "RATE = 3"))
+    assert outcomes(loop.wait_runs(3)) == {"tests/test_beat.py::test_total": "FAILED"}
+
+
 FIXTURES = """
 import pytest
 

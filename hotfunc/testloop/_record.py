@@ -4,7 +4,10 @@ A test's record is the set of functions of the project it ran, as keys
 ``(filename, qualname)``: a key outlives the code object a save replaces.
 On 3.12 and later, ``sys.monitoring`` reports the first start of each code
 object per test, and nothing more until the next test.  On 3.11, a trace
-function that traces no lines sees each call.
+function that traces no lines sees each call.  Only the thread that runs
+the test is recorded, on every version: ``sys.monitoring`` reports every
+thread, where a trace function sees its own, and a library's background
+thread (a heartbeat, a pool's worker) would put its code in every test.
 
 Either way recording is on only in the windows where the project's code
 runs: the test function's call, a fixture's function, the teardown of a
@@ -16,6 +19,7 @@ the test itself.
 from __future__ import annotations
 
 import sys
+from _thread import get_ident
 from collections.abc import Callable, Iterable
 from types import CodeType, FrameType
 from typing import Any
@@ -66,6 +70,7 @@ class Recorder:
         self._finder: int | None = None
         self._muted: list[CodeType] = []
         self._depth = 0
+        self._thread = 0
         self.available = False
         self.why_not = ""
 
@@ -117,7 +122,7 @@ class Recorder:
 
     def _started(self, code: CodeType, offset: int) -> object:
         current = self._current
-        if current is None or not self._depth:
+        if current is None or not self._depth or get_ident() != self._thread:
             return None
         if id(code) not in current:
             current[id(code)] = code
@@ -148,6 +153,7 @@ class Recorder:
         self._current = {}
         self._outer.clear()
         self._depth = 0
+        self._thread = get_ident()
         # Code that ran in an earlier test must count for this one too.
         self._unmute()
 
