@@ -37,11 +37,14 @@ def _env() -> dict[str, str]:
 class Loop:
     """``python -m pytest --hot`` on a project, its output gathered by a thread."""
 
-    def __init__(self, root: Path, *args: str, command: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, root: Path, *args: str, command: tuple[str, ...] = (), cache: bool = False
+    ) -> None:
         self.root = root
         base = command or (sys.executable, "-m", "pytest", "--hot")
+        no_cache = () if cache else ("-p", "no:cacheprovider")
         self.process = subprocess.Popen(
-            [*base, "-p", "no:cacheprovider", "-rA", "-o", "timeout=0", *args],
+            [*base, *no_cache, "-rA", "-o", "timeout=0", *args],
             cwd=root,
             env=_env(),
             stdin=subprocess.DEVNULL,
@@ -276,6 +279,43 @@ def test_the_selection_is_the_tests_own_thread_on_every_python(loop_of) -> None:
     assert outcomes(loop.wait_runs(2)) == {"tests/test_beat.py::test_beat": "PASSED"}
     loop.save("app/cart.py", CART.replace("RATE = 2", "RATE = 3"))
     assert outcomes(loop.wait_runs(3)) == {"tests/test_beat.py::test_total": "FAILED"}
+
+
+def test_a_new_session_runs_what_changed_since_the_last_one(tmp_path) -> None:
+    failing = TESTS + "\n\ndef test_broken():\n    assert cart.count([]) == 1\n"
+    root = project(
+        tmp_path, {"app/__init__.py": "", "app/cart.py": CART, "tests/test_cart.py": failing}
+    )
+    first = Loop(root, cache=True)
+    try:
+        assert len(outcomes(first.wait_runs(1))) == 4
+        wait_for(lambda: "hotfunc: watching for saves" in first.output)  # the record is kept
+    finally:
+        first.stop()
+    # Between the sessions: a function changes, a test module is added.
+    listed = CART.replace("return len(items)", "return len(list(items))")
+    write_source(root / "app/cart.py", listed)
+    write_source(root / "tests/test_more.py", "def test_more():\n    assert True\n")
+    second = Loop(root, cache=True)
+    try:
+        run = second.wait_runs(1)
+        assert outcomes(run) == {
+            "tests/test_cart.py::test_count": "PASSED",  # it ran the changed function
+            "tests/test_cart.py::test_broken": "FAILED",  # it failed last time
+            "tests/test_more.py::test_more": "PASSED",  # new
+        }
+        assert any(
+            line.startswith("hotfunc: since the last session: app/cart.py changed → 3 tests")
+            for line in run
+        ), run
+        # A save selects from the whole record, the tests not run at start too.
+        second.save("app/cart.py", listed.replace("RATE = 2", "RATE = 3"))
+        assert outcomes(second.wait_runs(2)) == {
+            "tests/test_cart.py::test_total": "FAILED",
+            "tests/test_cart.py::test_broken": "FAILED",
+        }, second.output
+    finally:
+        second.stop()
 
 
 FIXTURES = """

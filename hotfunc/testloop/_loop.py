@@ -29,7 +29,7 @@ from types import ModuleType
 import pytest
 
 from .. import _state
-from . import _changes, _fresh, _saves
+from . import _changes, _fresh, _saves, _stored
 from ._record import Key, Record, Recorder
 from ._session import (
     FAILED,
@@ -274,6 +274,8 @@ class Loop:
             wanted = set(self.carried["run"]) | self._failed()
             first = [i for i in self.items if i.nodeid in wanted]
             why = f"hotfunc: started afresh: {self.carried['why']} → {tests_phrase(len(first))}"
+        elif self.recorder.available and (chosen := _stored.since_last(self)) is not None:
+            first, why = chosen
         if why and self._terminal is not None:
             self._terminal.write_line(why, bold=True)
         self._run(first, why, first=True)
@@ -353,6 +355,8 @@ class Loop:
                 terminal.summary_stats()
         logger.debug("ran %d tests in %.3f s", len(items), time.perf_counter() - started)
         self._watch_new()
+        if self.recorder.available:
+            _stored.store(self)
 
     def _teardown(self, nextitem: Any) -> None:
         """Tear down what ``nextitem`` (None: everything) does not need."""
