@@ -124,6 +124,11 @@ awaited: dict[str, tuple[int, bytes]] = {}
 #: its label, with the count of the last save it applied and what failed.
 workers: dict[str, tuple[int, list[str]]] = {}
 
+#: In such a process: ``(worker, failure)`` pairs logged already.  A worker
+#: that a set of texts missed (it joined meanwhile) and that is heard again
+#: is not warned about twice.
+warned: set[tuple[str, str]] = set()
+
 #: Entries whose functions were given code that raises their reload error
 #: (``on_error="raise"``), until a save fixes them.
 raising: weakref.WeakSet[Entry] = weakref.WeakSet()

@@ -90,9 +90,12 @@ def heard(worker: str, count: int, failures: list[str]) -> None:
     with _state.lock:
         _, before = _state.workers.get(worker, (0, []))
         _state.workers[worker] = (count, list(failures))
-    for failure in failures:
-        if failure not in before:
-            logger().warning("on %s: %s", worker, failure)
+        new = [f for f in failures if f not in before and (worker, f) not in _state.warned]
+        _state.warned.update((worker, f) for f in new)
+        # Fixed there: should it fail again, that is news.
+        _state.warned.difference_update((worker, f) for f in before if f not in failures)
+    for failure in new:
+        logger().warning("on %s: %s", worker, failure)
 
 
 def gone(worker: str) -> None:
