@@ -246,8 +246,18 @@ class Follower:
         text = self.compiled.text
         offsets = self._line_offsets()
         start = offsets[after] if after < len(offsets) else len(text)
-        pattern = re.compile(rf"(?<![\w.]){re.escape(name)}\b")
-        return [bisect.bisect_right(offsets, m.start()) for m in pattern.finditer(text, start)]
+        # str.find, not a pattern per name: a rebuild that follows a thousand
+        # classes would compile a thousand patterns, past re's cache.
+        hits = []
+        at = text.find(name, start)
+        while at != -1:
+            end = at + len(name)
+            before = text[at - 1] if at else " "
+            following = text[end] if end < len(text) else " "
+            if not _word(before) and before != "." and not _word(following):
+                hits.append(bisect.bisect_right(offsets, at))
+            at = text.find(name, end)
+        return hits
 
     def _line_offsets(self) -> list[int]:
         if self._offsets is None:
@@ -478,3 +488,8 @@ def _where_class(cls: type) -> str:
         if match is not None:
             line = text.count("\n", 0, match.start()) + 1
     return f"{path}:{line}"
+
+
+def _word(char: str) -> bool:
+    """Whether ``char`` is a character of a word, as ``\\w`` says."""
+    return char.isalnum() or char == "_"
