@@ -46,6 +46,7 @@ $(BENCH_STAMP): pyproject.toml
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/run.py
 	$(BENCH_VENV)/bin/python bench/scale.py
+	$(BENCH_VENV)/bin/python bench/cascade.py
 	$(BENCH_VENV)/bin/python bench/processes.py --json bench/processes.json
 	$(BENCH_VENV)/bin/python bench/testloop.py --json bench/testloop.json
 	$(BENCH_VENV)/bin/python bench/plot.py
