@@ -683,6 +683,44 @@ def test_what_a_factory_made_moves_with_it(tmp_path, wait):
     assert tree.unsaid() == []
 
 
+def test_what_a_factory_made_for_another_module_moves_with_it(tmp_path, wait):
+    """A decorator's factory changes around a nested def that does not (a class library's
+    ``_make_ne``): the methods it gave classes in other modules get the lines a fresh
+    import gives them."""
+    gen = """
+        def _make_ne():
+            def __ne__(self, other):
+                return not self.__eq__(other)
+            return __ne__
+
+        def comparable(cls):
+            cls.__ne__ = _make_ne()
+            return cls
+    """
+    models = """
+        from gen import comparable
+
+        @comparable
+        class Version:
+            def __init__(self, n):
+                self.n = n
+
+            def __eq__(self, other):
+                return self.n == other.n
+    """
+    tree = Tree(tmp_path, {"gen.py": gen, "models.py": models})
+    _, mod = tree.load("gen", "models")
+    ne = mod.Version.__ne__
+    assert ne.__code__.co_firstlineno == 2
+    tree.save(
+        "gen.py",
+        textwrap.dedent(gen).replace("def _make_ne():\n", "def _make_ne():\n    made = 1\n"),
+    )
+    wait(lambda: ne.__code__.co_firstlineno == 3)
+    assert mod.Version(1) != mod.Version(2) and mod.Version.__ne__ is ne
+    assert tree.unsaid() == []
+
+
 def test_a_module_of_a_new_subpackage_a_save_imports_is_hot(tmp_path, wait):
     """A save of a hot package that imports a module of a subpackage created since makes
     that module hot: its own later saves apply, as a fresh import would show them."""

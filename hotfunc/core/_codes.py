@@ -53,11 +53,22 @@ def same_behaviour(old: CodeType, new: CodeType) -> bool:
     return _positionless(old) == _positionless(new)
 
 
+#: The ``__future__`` flags a code object carries: they say how the text was
+#: compiled, and its bytecode says what it does.  ``from __future__ import
+#: annotations`` added to a file sets one on every function in it.
+_FUTURE = 0
+for _feature in __import__("__future__").all_feature_names:
+    if _feature != "nested_scopes":  # its flag is CO_NESTED, which code has for itself
+        _FUTURE |= getattr(__import__("__future__"), _feature).compiler_flag
+
+
 def _positionless(code: CodeType) -> CodeType:
     consts = code.co_consts
     if any(isinstance(c, CodeType) for c in consts):
         consts = tuple(_positionless(c) if isinstance(c, CodeType) else c for c in consts)
-    return code.replace(co_firstlineno=1, co_linetable=b"", co_consts=consts)
+    return code.replace(
+        co_firstlineno=1, co_linetable=b"", co_consts=consts, co_flags=code.co_flags & ~_FUTURE
+    )
 
 
 def evaluate_definition(

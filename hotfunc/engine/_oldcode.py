@@ -29,6 +29,7 @@ import gc
 import re
 import sys
 import time
+from collections.abc import Callable
 from types import CodeType, FunctionType
 
 from .._state import registry
@@ -92,15 +93,21 @@ def closures(swapped: list[tuple[Entry, CodeType]]) -> list[str]:
     return [f"{q} ({n} made before)" for q, n in sorted(done.items())]
 
 
-def moved_closures(namespace: dict[str, object], filename: str) -> list[str]:
+def moved_closures(
+    namespace: dict[str, object],
+    filename: str,
+    elsewhere: Callable[[], list[dict[str, object]]] | None = None,
+) -> list[str]:
     """Give the functions a factory of ``filename`` made their new line numbers.
 
     Looks where a factory's functions are kept: the module's globals, its
     classes' dicts (methods a class decorator made), and the accessors of
-    their properties; not the whole heap, which a save that only moves
-    lines should not pay for.  A function is given the nested code of its
-    factory's live code that runs the same bytecode, when exactly one does.
-    Returns each qualname moved, with how many functions.
+    their properties; when the module has factories, the same places of
+    ``elsewhere()``, the other hot modules (a decorator of this module that
+    gave their classes methods); not the whole heap, which a save that
+    only moves lines should not pay for.  A function is given the nested
+    code of its factory's live code that runs the same bytecode, when
+    exactly one does.  Returns each qualname moved, with how many functions.
     """
     made: list[FunctionType] = []
     factories: dict[str, CodeType] = {}
@@ -112,8 +119,17 @@ def moved_closures(namespace: dict[str, object], filename: str) -> list[str]:
             made.append(func)
         else:
             factories[code.co_qualname] = code
+    if elsewhere is not None and any(
+        "<locals>" in q for code in factories.values() for q in _nested(code)
+    ):
+        for other in elsewhere():
+            made.extend(
+                func
+                for func in _functions_in(other)
+                if func.__code__.co_filename == filename and "<locals>" in func.__code__.co_qualname
+            )
     done: dict[str, int] = {}
-    for func in made:
+    for func in {id(f): f for f in made}.values():
         code = func.__code__
         factory = factories.get(code.co_qualname.rpartition(".<locals>.")[0])
         if factory is None:
@@ -127,6 +143,11 @@ def moved_closures(namespace: dict[str, object], filename: str) -> list[str]:
             func.__code__ = same[0]
             done[code.co_qualname] = done.get(code.co_qualname, 0) + 1
     return [f"{q} ({n} made before)" for q, n in sorted(done.items())]
+
+
+def has_factories(codes: list[CodeType]) -> bool:
+    """Whether one of ``codes`` makes functions: a nested ``def`` or ``lambda``."""
+    return any("<locals>" in q for code in codes for q in _nested(code))
 
 
 def _functions_in(namespace: dict[str, object]) -> list[FunctionType]:

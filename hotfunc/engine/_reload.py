@@ -156,8 +156,13 @@ def _reach(
                 compiled.baseline, compiled.compiled, compiled.path, applier.ran_lines
             )
         )
-        if planned.moved and namespace is not None:
-            moved = _oldcode.moved_closures(namespace, source.filename)
+        # A factory that moved, or changed around a nested def that did not,
+        # leaves what it made at the old lines.
+        factories = bool(changed_codes) and _oldcode.has_factories(
+            [entry.code for entry, _ in changed_codes]
+        )
+        if (planned.moved or factories) and namespace is not None:
+            moved = _oldcode.moved_closures(namespace, source.filename, _other_namespaces(source))
             applier.results.extend(_apply.Result("moved", target, 0) for target in moved)
     except Exception as exc:
         logger.debug("following %s failed", compiled.path, exc_info=True)
@@ -170,6 +175,17 @@ def _reach(
             )
         )
     return reported, elsewhere
+
+
+def _other_namespaces(source: SourceFile) -> Callable[[], list[dict[str, object]]]:
+    def others() -> list[dict[str, object]]:
+        return [
+            s.namespace
+            for s in registry.sources()
+            if s.namespace is not None and s.namespace is not source.namespace
+        ]
+
+    return others
 
 
 def _rebound(
