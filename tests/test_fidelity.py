@@ -759,3 +759,37 @@ def test_statements_that_call_code_run_again_when_opted_in(tmp_path, wait):
     wait(lambda: any("VERSION_INFO" in s for s in hotfunc.registry.stale()))
     assert mod.VERSION_INFO == (3, 20, 1)
     assert tree.unsaid() == []
+
+
+def test_a_statement_that_calls_a_changed_function_at_import_is_named(tmp_path, wait):
+    """``VALUE = make()``, where ``make`` calls what the save changed: named, not run."""
+    old = """
+        def helper():
+            return 1
+
+        def make():
+            return helper() * 2
+
+        VALUE = make()
+
+        class Holder:
+            made = make()
+
+            def later(self):
+                return helper()
+
+        def unrelated():
+            return 0
+
+        OTHER = unrelated()
+    """
+    tree = Tree(tmp_path, {"calls.py": old})
+    (mod,) = tree.load("calls")
+    tree.save("calls.py", old.replace("return 1", "return 10"))
+    wait(lambda: mod.helper() == 10 and len(hotfunc.registry.stale()) == 2)
+    report = "\n".join(hotfunc.registry.stale())
+    assert f"{tmp_path / 'calls.py'}:7: VALUE = make() calls make" in report
+    assert f"{tmp_path / 'calls.py'}:9: Holder calls make" in report
+    assert "OTHER" not in report
+    assert mod.VALUE == 2  # not run again behind the program's back
+    assert tree.unsaid() == []

@@ -144,7 +144,17 @@ def _reach(
             for swap in applied.swaps:
                 swap.running = running.get(id(swap.entry), 0)
             source.baseline = compiled.compiled  # the new text is where a decorator is used now
-            uses = _oldcode.decorated(swapped_entries)
+            changed, affected, calling = _oldcode.calling(swapped_entries, namespace or {})
+            reported.extend(
+                _oldcode.called_at_import(
+                    changed,
+                    affected,
+                    compiled.compiled,
+                    compiled.path,
+                    applier.ran_lines,
+                )
+            )
+            uses = _oldcode.decorated(swapped_entries, calling)
             reported.extend(_oldcode.nested_report(uses))
             for use in uses:
                 if use.top:
