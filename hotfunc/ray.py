@@ -7,7 +7,9 @@ sends the saved text of each module it applies, by module name.  Each worker
 applies the texts with hotfunc's own engine: it keeps its state (module
 globals, an actor's attributes), and its unchanged statements never run
 again, whether it imports the code from this machine's files or from a copy
-of its own.  A worker that starts later gets every module's current text.
+of its own.  A worker that starts later gets every module's current text
+before its first task, and every task checks, as it starts, that its
+worker has the last save this process applied (``processes/_rayjob.py``).
 """
 
 from __future__ import annotations
