@@ -28,7 +28,7 @@ from .. import _state
 from .._state import raising, registry, settings
 from ..core._entry import Entry, ReloadEvent
 from ..core._sourcefile import SourceFile
-from . import _apply, _cascade, _copies, _dependents, _oldcode, _read, _steps, _swap
+from . import _apply, _cascade, _copies, _decorations, _dependents, _oldcode, _read, _steps, _swap
 from ._apply import Rebind
 from ._notify import publish
 from ._read import Compiled, Failed
@@ -144,9 +144,9 @@ def _reach(
             for swap in applied.swaps:
                 swap.running = running.get(id(swap.entry), 0)
             source.baseline = compiled.compiled  # the new text is where a decorator is used now
-            changed, affected, calling = _oldcode.calling(swapped_entries, namespace or {})
+            changed, affected, calling = _decorations.calling(swapped_entries, namespace or {})
             reported.extend(
-                _oldcode.called_at_import(
+                _decorations.called_at_import(
                     changed,
                     affected,
                     compiled.compiled,
@@ -154,8 +154,8 @@ def _reach(
                     applier.ran_lines,
                 )
             )
-            uses = _oldcode.decorated(swapped_entries, calling)
-            reported.extend(_oldcode.nested_report(uses))
+            uses = _decorations.decorated(swapped_entries, calling)
+            reported.extend(_decorations.nested_report(uses))
             for use in uses:
                 if use.top:
                     there = cascade.setdefault(id(use.source), _cascade.Elsewhere(use.source))
