@@ -38,8 +38,24 @@ def answer():
     return "late v1"
 """
 
+# Both drivers' last step: a module only the driver's folder has, so that
+# the workers import the driver's own file, and a task that asks it.
+STRESS = """
+stress_path = os.path.join(driver_dir, "stress.py")
+write_source(stress_path, "def value():\\n    return 0\\n")
+import stress
+hotfunc.hot(stress)
+
+def ask_stress():
+    if driver_dir not in sys.path:
+        sys.path.append(driver_dir)
+    import stress
+    return stress.value()
+"""
+
 # Runs in the driver: each step prints a line the test reads.
-DASK_DRIVER = """
+DASK_DRIVER = (
+    """
 import os, sys, time
 driver_dir, worker_dir = sys.argv[1], sys.argv[2]
 sys.path.insert(0, driver_dir)
@@ -107,17 +123,9 @@ step("copy " + str('"v1"' in open(os.path.join(worker_dir, "model.py")).read()))
 # Ten saves, each followed at once by a task on each worker that ran before
 # (importing the driver's own file, as on a laptop) and by one on a worker
 # added right after the save.
-stress_path = os.path.join(driver_dir, "stress.py")
-write_source(stress_path, "def value():\\n    return 0\\n")
-import stress
-hotfunc.hot(stress)
-
-def ask_stress():
-    if driver_dir not in sys.path:
-        sys.path.append(driver_dir)
-    import stress
-    return stress.value()
-
+"""
+    + STRESS
+    + """
 def on(worker):
     return client.submit(ask_stress, workers=[worker], allow_other_workers=False, pure=False)
 
@@ -151,6 +159,7 @@ step("stopped " + " ".join(sorted({a[0] for a in answers.values()})))
 client.close()
 cluster.close()
 """
+)
 
 PRELOAD = """
 import sys
@@ -224,7 +233,8 @@ def test_dask_workers_follow_the_driver(tmp_path):
 
 
 # One Ray instance for the whole test: its start-up is heavy on two cores.
-RAY_DRIVER = """
+RAY_DRIVER = (
+    """
 import os, sys, time
 driver_dir, worker_dir = sys.argv[1], sys.argv[2]
 sys.path.insert(0, driver_dir)
@@ -299,17 +309,9 @@ step("late " + ray.get(newcomer.ask.remote("late")))
 # Ten saves, each followed at once by a task on a worker that ran before and
 # by one on a worker that starts for it (max_calls=1).  Both import the
 # driver's own file, as on a laptop: the worker copy has no such module.
-stress_path = os.path.join(driver_dir, "stress.py")
-write_source(stress_path, "def value():\\n    return 0\\n")
-import stress
-hotfunc.hot(stress)
-
-def ask_stress():
-    if driver_dir not in sys.path:
-        sys.path.append(driver_dir)
-    import stress
-    return stress.value()
-
+"""
+    + STRESS
+    + """
 before, fresh = ray.remote(ask_stress), ray.remote(max_calls=1)(ask_stress)
 ray.get([before.remote() for _ in range(4)])
 stale = []
@@ -325,6 +327,7 @@ time.sleep(1)
 step("stopped " + ray.get(holders[0].ask.remote())[1][0])
 ray.shutdown()
 """
+)
 
 
 @pytest.mark.timeout(300)

@@ -16,6 +16,7 @@ every test.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -175,6 +176,7 @@ def _select(loop: Loop, data: dict[str, Any]) -> tuple[list[pytest.Item], str] |
     return run, line
 
 
+@functools.cache
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
