@@ -547,14 +547,35 @@ TAKES_THE_HOOKS = """
 import sys
 
 # Another tool (a debugger, coverage) holds the hooks the loop records with.
-if sys.version_info >= (3, 12):
-    for tool in (3, 4, 5):
-        sys.monitoring.use_tool_id(tool, "another tool")
-else:
-    sys.settrace(lambda *args: None)
+for tool in (3, 4, 5):
+    sys.monitoring.use_tool_id(tool, "another tool")
+"""
+
+TRACES = """
+import sys
+
+# A tool that traces (coverage, a debugger on 3.11) is on for the whole session.
+sys.settrace(lambda frame, event, arg: None)
 """
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="3.11 records with probes in the code")
+def test_a_trace_function_leaves_the_selection_as_it_is(loop_of) -> None:
+    loop = loop_of(
+        {
+            "app/__init__.py": "",
+            "app/cart.py": CART,
+            "tests/conftest.py": TRACES,
+            "tests/test_cart.py": TESTS,
+        }
+    )
+    assert len(outcomes(loop.wait_runs(1))) == 3
+    assert "cannot record" not in loop.output
+    loop.save("app/cart.py", CART.replace("return len(items)", "return len(items) + 1"))
+    assert outcomes(loop.wait_runs(2)) == {"tests/test_cart.py::test_count": "FAILED"}
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="sys.monitoring's tool ids are 3.12's")
 def test_without_the_recording_hooks_each_save_runs_every_test(loop_of) -> None:
     loop = loop_of(
         {

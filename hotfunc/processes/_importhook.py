@@ -60,8 +60,9 @@ class Patterns:
 class _HotLoader:
     """Runs the real loader, then makes the module's own functions and classes hot."""
 
-    def __init__(self, loader: Any) -> None:
+    def __init__(self, loader: Any, after: Callable[[ModuleType], None] | None) -> None:
         self._loader = loader
+        self._after = after
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         created: ModuleType | None = self._loader.create_module(spec)
@@ -72,6 +73,8 @@ class _HotLoader:
         from ..engine._decorator import hot
 
         hot(module)
+        if self._after is not None:
+            self._after(module)
 
     def __getattr__(self, name: str) -> Any:
         # get_source, get_code, is_package...: inspect and linecache use them.
@@ -83,6 +86,8 @@ class HotFinder:
 
     def __init__(self, match: Callable[[str], bool]) -> None:
         self.match = match
+        #: Called with each module made hot, once it is.
+        self.after: Callable[[ModuleType], None] | None = None
 
     def find_spec(
         self,
@@ -98,7 +103,7 @@ class HotFinder:
             and isinstance(spec.loader, importlib.machinery.SourceFileLoader)
             and self.match(spec.origin)
         ):
-            spec.loader = _HotLoader(spec.loader)  # type: ignore[assignment]  # a Loader by protocol
+            spec.loader = _HotLoader(spec.loader, self.after)  # type: ignore[assignment]  # a Loader by protocol
         return spec
 
 

@@ -29,7 +29,7 @@ from types import ModuleType
 import pytest
 
 from .. import _state
-from . import _changes, _fresh, _saves, _stored
+from . import _changes, _fresh, _saves, _session, _stored
 from ._record import Key, Record, Recorder
 from ._session import (
     FAILED,
@@ -87,6 +87,9 @@ class Loop:
         self.outcomes.pop(item.nodeid, None)
         # A test run again would show the output captured in its earlier runs too.
         item._report_sections = []
+        module = getattr(item, "module", None)
+        if isinstance(module, ModuleType):
+            self.recorder.imported(module)
         self.recorder.begin()
         try:
             return (yield)
@@ -205,6 +208,8 @@ class Loop:
         hotfunc_logger.addFilter(self.notes)
         hotfunc_logger.setLevel(logging.INFO)
         self.recorder.install()
+        if _session.hot_imports is not None:
+            _session.hot_imports.after = self.recorder.imported
         if not self.recorder.available:
             self._say(
                 f"cannot record which code each test runs: {self.recorder.why_not}; "
@@ -222,6 +227,8 @@ class Loop:
                 keys.close()
             if self.watcher is not None:
                 self.watcher.stop()
+            if _session.hot_imports is not None:
+                _session.hot_imports.after = None
             self.recorder.uninstall()
             hotfunc_logger.removeFilter(self.notes)
             hotfunc_logger.setLevel(level)
@@ -235,7 +242,7 @@ class Loop:
     def _start_watcher(self) -> None:
         # Not the process's watcher (_state.watcher): the tests may start
         # and stop that one, when the project is one that uses hotfunc.
-        watcher = LoopWatcher(self.inbox, _state.settings.polling)
+        watcher = LoopWatcher(self.inbox, _state.settings.polling, self.recorder.lifted)
         watcher.start(sorted(self.texts))
         for path in self.config.args or [str(self.config.rootpath)]:
             folder = os.path.realpath(path)

@@ -3,10 +3,10 @@
 A test's record is the set of functions of the project it ran, as keys
 ``(filename, qualname)``: a key outlives the code object a save replaces.
 On 3.12 and later, ``sys.monitoring`` reports the first start of each code
-object per test, and nothing more until the next test.  On 3.11, a trace
-function that traces no lines sees each call.  Only the thread that runs
-the test is recorded, on every version: ``sys.monitoring`` reports every
-thread, where a trace function sees its own, and a library's background
+object per test, and nothing more until the next test.  On 3.11, the
+project's code carries probes (``_probes``) that note, in C, each start.
+Only the thread that runs the test is recorded, on every version:
+``sys.monitoring`` reports every thread, and a library's background
 thread (a heartbeat, a pool's worker) would put its code in every test.
 
 Either way recording is on only in the windows where the project's code
@@ -18,11 +18,14 @@ the test itself.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from _thread import get_ident
 from collections.abc import Callable, Iterable
-from types import CodeType, FrameType
+from types import CodeType, ModuleType
 from typing import Any
+
+from ._probes import Probes
 
 #: A function of the project: its file and qualified name.
 Key = tuple[str, str]
@@ -31,8 +34,8 @@ Key = tuple[str, str]
 SPAWNS: Key = ("<process>", "")
 
 
-def _spawning() -> frozenset[int]:
-    """The code that starts a child process: its ids."""
+def _spawning() -> list[CodeType]:
+    """The code that starts a child process."""
     import multiprocessing.process
     import subprocess
 
@@ -40,7 +43,7 @@ def _spawning() -> frozenset[int]:
     execute = getattr(subprocess.Popen, "_execute_child", None)
     if execute is not None:
         starts.append(execute)
-    return frozenset(id(f.__code__) for f in starts)
+    return [f.__code__ for f in starts]
 
 
 _MONITORING = sys.version_info >= (3, 12)
@@ -65,7 +68,9 @@ class Recorder:
         self._keys: dict[int, tuple[CodeType, Key | None]] = {}
         #: The names each key's latest code reads (globals and attributes).
         self.names: dict[Key, frozenset[str]] = {}
-        self._spawning = _spawning()
+        spawning = _spawning()
+        self._spawning = frozenset(map(id, spawning))
+        self._probes: Probes | None = None if _MONITORING else Probes(wanted, spawning)
         self._tool: int | None = None
         self._finder: int | None = None
         self._muted: list[CodeType] = []
@@ -92,9 +97,8 @@ class Recorder:
             monitoring.set_events(self._finder, start)
             self.available = True
             return
-        if sys.gettrace() is not None:
-            self.why_not = f"a trace function is set already ({sys.gettrace()!r})"
-            return
+        if self._probes is not None:
+            self._probes.on()
         self.available = True
 
     def uninstall(self) -> None:
@@ -105,7 +109,20 @@ class Recorder:
                 monitoring.register_callback(tool, monitoring.events.PY_START, None)
                 monitoring.free_tool_id(tool)
             self._tool = self._finder = None
+        if self._probes is not None and self.available:
+            self._probes.off()
         self.available = False
+
+    def lifted(self) -> contextlib.AbstractContextManager[None]:
+        """A block where the project's functions have their own code (the engine's save)."""
+        if self._probes is None or not self.available:
+            return contextlib.nullcontext()
+        return self._probes.lifted()
+
+    def imported(self, module: ModuleType) -> None:
+        """A module of the project imported while tests run: its code is recorded too."""
+        if self._probes is not None and self.available:
+            self._probes.walk(module)
 
     # -- 3.12+: two tools.  The finder sees each code object start once, ever,
     # and gives the project's code the recorder's local events; the rest of
@@ -138,13 +155,14 @@ class Recorder:
                 monitoring.set_local_events(self._tool, code, monitoring.events.PY_START)
             self._muted.clear()
 
-    # -- 3.11: a trace function on calls only.
+    # -- 3.11: the probes note each start in the thread's dict; a window's
+    # notes are taken as it closes.
 
-    def _traced(self, frame: FrameType, event: str, arg: object) -> None:
-        current = self._current
-        if current is not None:
-            code = frame.f_code
-            current[id(code)] = code
+    def _take(self) -> None:
+        if self._probes is not None and self._current is not None and self._depth:
+            current = self._current
+            for code in self._probes.take():
+                current[id(code)] = code
 
     def begin(self) -> None:
         """Record afresh, until :meth:`end`, in the windows :meth:`resume` opens."""
@@ -169,18 +187,22 @@ class Recorder:
         """Close the window :meth:`resume` opened."""
         if self._depth == 0:
             return
-        self._depth -= 1
-        if self._depth == 0:
+        if self._depth == 1:
             self._switch(False)
+        self._depth -= 1
 
     def _switch(self, on: bool) -> None:
-        if not _MONITORING:
-            sys.settrace(self._traced if on else None)
+        if self._probes is not None:
+            if on:
+                self._probes.clear()
+            else:
+                self._take()
 
     def push(self) -> None:
         """Record a part of the current record on its own (a fixture's set-up)."""
         if self._current is None:
             return
+        self._take()
         self._outer.append(self._current)
         self._current = {}
         # Code that ran earlier in this test must count for this part too.
@@ -190,6 +212,7 @@ class Recorder:
         """The keys since :meth:`push`; they count for the enclosing record too."""
         if self._current is None or not self._outer:
             return frozenset()
+        self._take()
         part = self._current
         self._current = self._outer.pop()
         self._current.update(part)
@@ -198,10 +221,10 @@ class Recorder:
     def end(self) -> frozenset[Key]:
         """The keys since :meth:`begin`; recording stops."""
         current = self._current
-        self._current = None
         if self._depth:
-            self._depth = 0
             self._switch(False)
+            self._depth = 0
+        self._current = None
         if current is None:
             return frozenset()
         for outer in self._outer:

@@ -19,10 +19,13 @@ from . import _changes
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     from _pytest import nodes
     from _pytest.fixtures import FixtureDef
+
+    from ..processes._importhook import HotFinder
 
 
 FAILED = frozenset({"failed", "error"})
@@ -77,10 +80,17 @@ class Project:
 
 def make_imports_hot(config: pytest.Config) -> None:
     """Modules of the project imported from now on are hot; test modules are pytest's."""
+    global hot_imports
     from ..processes import _importhook
 
     project = Project(str(config.rootpath))
-    _importhook.install(lambda name: project.hot(name) and not is_test_file(config, name))
+    hot_imports = _importhook.install(
+        lambda name: project.hot(name) and not is_test_file(config, name)
+    )
+
+
+#: The finder ``make_imports_hot`` installed.
+hot_imports: HotFinder | None = None
 
 
 class Keep:
@@ -96,14 +106,21 @@ class Keep:
 class LoopWatcher(FileWatcher):
     """The engine's watcher, which also hands each applied batch to the loop."""
 
-    def __init__(self, inbox: queue.SimpleQueue[tuple[str, Any]], polling: bool) -> None:
+    def __init__(
+        self,
+        inbox: queue.SimpleQueue[tuple[str, Any]],
+        polling: bool,
+        lifted: Callable[[], contextlib.AbstractContextManager[None]],
+    ) -> None:
         super().__init__(polling=polling, interval=0.5)
         self._inbox = inbox
+        self._lifted = lifted
 
     def _changed(self, paths: set[str]) -> None:
         _applying.on = True
         try:
-            super()._changed(paths)
+            with self._lifted():
+                super()._changed(paths)
         finally:
             _applying.on = False
 
