@@ -176,3 +176,10 @@ def _finish_at_exit() -> None:
 
 
 atexit.register(_finish_at_exit)
+
+
+if os.environ.get("HOTFUNC_BROWSER") == "1":
+    # A worker of `run --browser` (a uvicorn worker): its server's pages follow too.
+    from .browser import _servers
+
+    _servers.install()

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Protocol
 
+    from .browser._hub import Hub
     from .core._entry import Entry, ReloadEvent
     from .core._sourcefile import SourceFile
 
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
         interval: float
 
         def watch(self, path: str) -> None: ...
+
+        def watch_folder(self, folder: str) -> None: ...
 
         def stop(self, timeout: float = ...) -> None: ...
 
@@ -137,6 +140,15 @@ raising: weakref.WeakSet[Entry] = weakref.WeakSet()
 #: The registry adapters the program added (``hotfunc.adapter``), in order;
 #: hotfunc's own for the frameworks it knows are asked after them.
 adapters: list[Adapter] = []
+
+
+#: Called on the watcher's thread after each batch of changed paths was
+#: applied, with every changed path of the watched folders and the events:
+#: the browser pages that follow the saves (``hotfunc.browser``).
+batch_listeners: list[Callable[[set[str], list[ReloadEvent]], None]] = []
+
+#: The browser pages' hub, once a middleware served a page (``hotfunc.browser``).
+browser: Hub | None = None
 
 
 class Hooks:

@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between polls with --polling (default: 0.5)",
     )
     run.add_argument(
+        "--browser",
+        action="store_true",
+        help=(
+            "the HTML pages the program's web server serves reload after each save "
+            "(Flask, Django's runserver, uvicorn, tornado)"
+        ),
+    )
+    run.add_argument(
         "-m",
         dest="module",
         metavar="MODULE",
@@ -186,6 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, spec = list(options.args), None
         default = os.path.dirname(path)
         sys.path.insert(0, default)  # as python script.py does
+    if options.browser:
+        from .browser import _servers
+
+        os.environ[_servers.ENV] = "1"  # the workers that follow this process too
+        _servers.install()
     patterns = _importhook.Patterns(options.watch or [default])
     finder = _importhook.install(patterns)
     sys.argv = [path, *args]

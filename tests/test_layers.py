@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("watch: the watcher thread and its back-ends", ("hotfunc.watch",)),
     ("processes: children, the import hook, cluster workers", ("hotfunc.processes",)),
     ("testloop: pytest --hot", ("hotfunc.testloop",)),
+    ("browser: pages that follow the saves", ("hotfunc.browser",)),
     (
         "the public API and its entry points",
         (

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterable
 
+from .. import _state
 from .._state import registry
 from ..core._entry import ReloadEvent
 from ..engine._notify import publish
@@ -109,7 +110,10 @@ class FileWatcher:
     def watch(self, path: str) -> None:
         """Reload ``path`` (a real path) whenever it changes."""
         self._files.add(path)
-        folder = os.path.dirname(path)
+        self.watch_folder(os.path.dirname(path))
+
+    def watch_folder(self, folder: str) -> None:
+        """Report the changes of ``folder``'s files to :meth:`applied`, reloading none."""
         if folder in self._watched_folders:
             return
         try:
@@ -174,8 +178,13 @@ class FileWatcher:
         """Called on the watcher's thread after each batch of changed paths was applied.
 
         ``paths`` holds every changed path of the watched folders, registered
-        or not.  The test loop hears of saves here.
+        or not.  The test loop hears of saves here, and ``batch_listeners``.
         """
+        for listener in list(_state.batch_listeners):
+            try:
+                listener(paths, events)
+            except Exception:  # a listener must not stop the watcher
+                logger.exception("%r failed on a save", listener)
 
     def stop(self, timeout: float = 1.0) -> None:
         """Stop watching and join the threads, waiting ``timeout`` seconds at most."""
