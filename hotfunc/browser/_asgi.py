@@ -158,7 +158,9 @@ async def _stream(receive: Receive, send: Send) -> None:
         await send({"type": "http.response.body", "body": first, "more_body": True})
         while not pages.closed:
             waiting = asyncio.ensure_future(woken.wait())
-            done, _ = await asyncio.wait({waiting, gone}, timeout=PING)
+            done, _ = await asyncio.wait(
+                {waiting, gone}, timeout=PING, return_when=asyncio.FIRST_COMPLETED
+            )
             waiting.cancel()
             if gone in done or pages.closed:
                 break

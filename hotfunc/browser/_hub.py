@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 
@@ -45,8 +46,11 @@ class Failure:
 
     def __init__(self, event: ReloadEvent) -> None:
         self.file = event.file or ""
-        self.line = event.line
         self.message = event.error or f"{event.action} {event.target}"
+        # The message's own file:line is where the save fails (a syntax
+        # error's line); the event's is the definition it failed in.
+        named = re.search(rf"{re.escape(self.file)}:(\d+)", self.message) if self.file else None
+        self.line = int(named.group(1)) if named else event.line
         self.code = _line_of(self.file, self.line)
 
     def as_json(self) -> dict[str, object]:
