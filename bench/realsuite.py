@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from fidelity import download
-from testloop import SUMMARY, Process, _env
+from testloop import Process
 
 PROJECT = "pyparsing"
 RELEASES = ["3.1.2", "3.1.3", "3.1.4", "3.2.0"]

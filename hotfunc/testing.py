@@ -62,10 +62,14 @@ def write_source(path: str | os.PathLike[str], text: str, *, atomic: bool = Fals
 
 
 def reset() -> None:
-    """Stop the watcher and forget every registered function and callback."""
+    """Stop the watcher and forget every registered function, callback and open page."""
     _api.stop()
     _state.registry.clear()
     _state.callbacks.clear()
+    _state.batch_listeners.clear()
+    if _state.browser is not None:
+        _state.browser.close()
+        _state.browser = None
 
 
 def snapshot(modules: Iterable[str]) -> dict[str, str]:

@@ -146,7 +146,7 @@ class FileWatcher:
     def _changed(self, paths: set[str]) -> None:
         # Runs on the back-end's thread.
         if "" in paths:  # started, or the kernel dropped events: reread every file
-            paths = set(self._files)
+            paths = (paths - {""}) | self._files
         for folder in [p for p in paths if p.endswith(os.sep)]:
             # A folder came back or went away: every file registered in it.
             paths.update(f for f in self._files if os.path.dirname(f) + os.sep == folder)
