@@ -132,7 +132,9 @@ ROOT_URLCONF = "urls"
 INSTALLED_APPS = ["django.contrib.staticfiles"]
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE / "static"]
-TEMPLATES = [{"BACKEND": "django.template.backends.django.DjangoTemplates", "DIRS": [BASE / "templates"]}]
+TEMPLATES = [
+    {"BACKEND": "django.template.backends.django.DjangoTemplates", "DIRS": [BASE / "templates"]}
+]
 """
 
 DJANGO_URLS = """

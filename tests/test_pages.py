@@ -133,7 +133,8 @@ def test_a_content_security_policy_is_kept(caplog: pytest.LogCaptureFixture) -> 
 
 @pytest.mark.usefixtures("watching")
 def test_the_reserved_paths_are_the_middlewares_own() -> None:
-    status, headers, body = _wsgi(b"app", [("Content-Type", "text/plain")], path="/__hotfunc__/client.js")
+    plain = [("Content-Type", "text/plain")]
+    status, headers, body = _wsgi(b"app", plain, path="/__hotfunc__/client.js")
     assert (status, headers["Content-Type"]) == ("200 OK", "text/javascript; charset=utf-8")
     assert b"EventSource" in body
     status, headers, body = _wsgi(b"app", [], path="/__hotfunc__/events")
@@ -144,7 +145,9 @@ def test_the_reserved_paths_are_the_middlewares_own() -> None:
     assert _wsgi(b"app", [], path="/__hotfunc__/other")[0] == "404 Not Found"
 
 
-def _asgi(body: bytes, headers: list[tuple[str, str]], *, more: bool = False) -> list[dict[str, Any]]:
+def _asgi(
+    body: bytes, headers: list[tuple[str, str]], *, more: bool = False
+) -> list[dict[str, Any]]:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         raw = [(n.lower().encode(), v.encode()) for n, v in headers]
         await send({"type": "http.response.start", "status": 200, "headers": raw})
@@ -194,7 +197,7 @@ def pages(project: Any, tmp_path: Path) -> Iterator[tuple[Any, Path]]:
 
 
 def test_the_hub_tells_a_failed_save_and_its_fix(pages: tuple[Any, Path]) -> None:
-    module, root = pages
+    module, _ = pages
     hub_ = hub()
     first = hub_.state()
     path = Path(module.__file__)

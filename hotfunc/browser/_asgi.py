@@ -103,9 +103,7 @@ class _Page:
             body, headers = rewritten
             start = {
                 **start,
-                "headers": [
-                    (n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers
-                ],
+                "headers": [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in headers],
             }
         self._passing = True
         await self._send(start)
