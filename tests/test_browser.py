@@ -226,6 +226,14 @@ APPS: dict[str, tuple[dict[str, str], str, Callable[[int], list[str]]]] = {
         "app.py",
         lambda port: ["-m", "uvicorn", "app:app", "--port", str(port)],
     ),
+    "uvicorn-workers": (
+        {
+            "app.py": FASTAPI,
+            "templates/index.html": TEMPLATE.replace("{message}", "{{ message }}"),
+        },
+        "app.py",
+        lambda port: ["-m", "uvicorn", "app:app", "--port", str(port), "--workers", "2"],
+    ),
     "django": (
         {
             "manage.py": DJANGO_MANAGE,
@@ -258,7 +266,7 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def served(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[Server, str]]:
     files, view, command = APPS[request.param]
-    pytest.importorskip(request.param)
+    pytest.importorskip(request.param.replace("uvicorn-workers", "fastapi"))
     _project(tmp_path, {**files, "static/site.css": CSS})
     port = _port()
     server = Server(tmp_path, command(port), port)
