@@ -41,7 +41,40 @@ from pathlib import Path
 from typing import Any
 
 from fidelity import download
-from testloop import Process
+from testloop import SUMMARY, Process
+
+
+class Run(Process):
+    """A pytest process whose summary lines are noted as they arrive (a suite prints many
+    lines, and a poll must not scan them all), its output copied to ``log``."""
+
+    def __init__(self, root: Path, command: list[str], log: Path | None = None) -> None:
+        self.ends: list[float] = []
+        self.log = log.open("a") if log is not None else None
+        super().__init__(root, command)
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            at = time.perf_counter()
+            self.lines.append((at, line))
+            if self.log is not None:
+                self.log.write(line)
+                self.log.flush()
+            if SUMMARY.search(line):
+                self.ends.append(at)
+
+    def summaries(self) -> list[float]:
+        return list(self.ends)
+
+    def wait(self, predicate: Any, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                tail = "".join(line for _, line in self.lines[-30:])
+                raise RuntimeError(f"{self.process.args[:8]} did not get there:\n{tail}")
+            time.sleep(0.02)
+
 
 PROJECT = "pyparsing"
 RELEASES = ["3.1.2", "3.1.3", "3.1.4", "3.2.0"]
@@ -86,7 +119,7 @@ def outcomes(lines: list[str]) -> dict[str, str]:
 
 def fresh(python: str, root: Path, extra: list[str]) -> tuple[float, dict[str, str]]:
     """A fresh pytest: seconds from its start to its summary, and its outcomes."""
-    process = Process(root, [python, "-m", "pytest", *ARGS, *extra])
+    process = Run(root, [python, "-m", "pytest", *ARGS, *extra])
     started = time.perf_counter()
     try:
         process.wait(lambda: bool(process.summaries()), 900)
@@ -97,15 +130,15 @@ def fresh(python: str, root: Path, extra: list[str]) -> tuple[float, dict[str, s
     return ended - started, outcomes([line.rstrip("\n") for _, line in process.lines])
 
 
-def first_run(python: str, root: Path) -> tuple[float, Process]:
+def first_run(python: str, root: Path, log: Path) -> tuple[float, Run]:
     """``pytest --hot``: seconds to its first summary, and the loop, still up."""
-    process = Process(root, [python, "-m", "pytest", *ARGS, "--hot"])
+    process = Run(root, [python, "-m", "pytest", *ARGS, "--hot"], log)
     started = time.perf_counter()
     process.wait(lambda: bool(process.summaries()), 900)
     return process.summaries()[0] - started, process
 
 
-def after_save(process: Process, written: float) -> tuple[float, list[str]]:
+def after_save(process: Run, written: float) -> tuple[float, list[str]]:
     """Seconds from the write to the loop's last summary, and the lines of its runs."""
     seen = len(process.lines)
     count = len(process.summaries())
@@ -135,10 +168,12 @@ def replay(python: str, rounds: int) -> dict[str, Any]:
         checkout(root, trees[0], {})
         plain: list[float] = []
         hot: list[float] = []
-        loop: Process | None = None
+        loop: Run | None = None
+        log = Path(tempfile.gettempdir()) / f"hotfunc-realsuite-{version}.log"
+        log.unlink(missing_ok=True)
         for n in range(rounds):
             plain.append(fresh(python, root, [])[0])
-            seconds, process = first_run(python, root)
+            seconds, process = first_run(python, root, log)
             hot.append(seconds)
             if n < rounds - 1:
                 process.stop()

@@ -10,6 +10,8 @@ import asyncio
 import gzip
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -242,3 +244,53 @@ def test_a_saved_jinja_template_renders_anew(tmp_path: Path) -> None:
     assert environment.get_template("page.html").render() == "one"  # the cache, as Flask's
     _templates.clear()
     assert environment.get_template("page.html").render() == "two"
+
+
+DJANGO_CHECK = """
+import django
+from django.conf import settings
+
+settings.configure(
+    DEBUG=True,
+    ALLOWED_HOSTS=["testserver"],
+    ROOT_URLCONF=__name__,
+    MIDDLEWARE=["hotfunc.browser.django.BrowserMiddleware"],
+)
+django.setup()
+
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.test import Client
+from django.urls import path
+
+import hotfunc
+
+PAGE = "<!doctype html><html><body><h1>hi</h1></body></html>"
+urlpatterns = [
+    path("", lambda request: HttpResponse(PAGE)),
+    path("json", lambda request: JsonResponse({"a": 1})),
+    path("stream", lambda request: StreamingHttpResponse(iter([PAGE]))),
+]
+client = Client()
+assert client.get("/").content.decode() == PAGE  # not started: untouched
+hotfunc.start()
+page = client.get("/")
+assert b'<script id="hotfunc-client"' in page.content, page.content
+assert client.get("/json").content == b'{"a": 1}'
+assert b"".join(client.get("/stream").streaming_content).decode() == PAGE
+assert client.get("/__hotfunc__/client.js").content.startswith(b"// hotfunc")
+events = client.get("/__hotfunc__/events")
+assert events["Content-Type"] == "text/event-stream"
+assert next(iter(events.streaming_content)).startswith(b"retry: 500")
+hotfunc.stop()
+print("ok")
+"""
+
+
+def test_the_django_middleware(tmp_path: Path) -> None:
+    pytest.importorskip("django")
+    script = tmp_path / "check.py"
+    script.write_text(DJANGO_CHECK)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
