@@ -334,3 +334,29 @@ def test_the_page_follows_the_saves(browser: object, served: tuple[Server, str])
         assert page.evaluate("window.marker") == 42
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("served", ["flask", "django", "tornado"], indirect=True)
+def test_a_request_that_raises_in_the_saved_code_shows_on_the_error_page(
+    browser: object, served: tuple[Server, str]
+) -> None:
+    server, view = served
+    path = server.root / view
+    text = path.read_text()
+    page = browser.new_page()  # type: ignore[attr-defined]
+    try:
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        assert page.evaluate(TEXT) == "one", server.output()
+        raising = text.replace('return "one"', 'return {}["missing"]')
+        write_source(path, raising)
+        line = raising.splitlines().index('    return {}["missing"]') + 1
+        # The page reloads into the framework's error page, which shows the overlay.
+        wait_for(lambda: page.evaluate(OVERLAY) is not None, 5)
+        overlay = page.evaluate(OVERLAY)
+        assert f"{path.name}:{line}" in overlay, overlay
+        assert "KeyError" in overlay and "which the last save changed" in overlay, overlay
+
+        write_source(path, text.replace('"one"', '"fixed"'))
+        _shows(page, f"[{TEXT}, {OVERLAY}]", ["fixed", None], 5)
+    finally:
+        page.close()

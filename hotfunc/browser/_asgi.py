@@ -98,7 +98,9 @@ class _Page:
         assert start is not None
         body = b"".join(self._chunks)
         self._chunks = []
-        rewritten = _inject.rewrite(body, self._headers, self._root, hub().stamp)
+        rewritten = _inject.rewrite(
+            body, self._headers, self._root, hub().stamp, int(start.get("status", 200))
+        )
         if rewritten is not None:
             body, headers = rewritten
             start = {

@@ -15,6 +15,7 @@ another agrees with both.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -40,21 +41,39 @@ _DEPTH = 4
 
 
 class Failure:
-    """A save that fails now: where, the line of code there, and hotfunc's message."""
+    """What went wrong: where, the line of code there, and hotfunc's message.
 
-    __slots__ = ("code", "file", "line", "message")
+    ``kind`` is ``"save"`` (a save that fails now: every page shows it) or
+    ``"request"`` (a request raised in code the last save changed: the
+    error pages show it).
+    """
 
-    def __init__(self, event: ReloadEvent) -> None:
-        self.file = event.file or ""
-        self.message = event.error or f"{event.action} {event.target}"
+    __slots__ = ("code", "file", "kind", "line", "message")
+
+    def __init__(self, file: str, line: int, message: str, kind: str = "save") -> None:
+        self.file = file
+        self.line = line
+        self.message = message
+        self.kind = kind
+        self.code = _line_of(file, line)
+
+    @classmethod
+    def of(cls, event: ReloadEvent) -> Failure:
+        file = event.file or ""
+        message = event.error or f"{event.action} {event.target}"
         # The message's own file:line is where the save fails (a syntax
         # error's line); the event's is the definition it failed in.
-        named = re.search(rf"{re.escape(self.file)}:(\d+)", self.message) if self.file else None
-        self.line = int(named.group(1)) if named else event.line
-        self.code = _line_of(self.file, self.line)
+        named = re.search(rf"{re.escape(file)}:(\d+)", message) if file else None
+        return cls(file, int(named.group(1)) if named else event.line, message)
 
     def as_json(self) -> dict[str, object]:
-        return {"file": self.file, "line": self.line, "code": self.code, "message": self.message}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "code": self.code,
+            "message": self.message,
+            "kind": self.kind,
+        }
 
 
 def _line_of(path: str, line: int) -> str:
@@ -79,6 +98,10 @@ class Hub:
         self.stamp = 0
         self.reload = 0
         self.failures: dict[str, Failure] = {}
+        #: The functions the last save changed, as (file, qualname).
+        self.changed: frozenset[tuple[str, str]] = frozenset()
+        #: A request that raised in one of them since.
+        self.raised: Failure | None = None
         self.closed = False
         self._folders: set[str] = set()
         self._watcher: object = None
@@ -88,7 +111,7 @@ class Hub:
 
     def state(self) -> dict[str, object]:
         with self._changed:
-            failure = next(iter(self.failures.values()), None)
+            failure = next(iter(self.failures.values()), self.raised)
             return {
                 "stamp": self.stamp,
                 "reload": self.reload,
@@ -132,7 +155,7 @@ class Hub:
         """A batch of saves was applied (the watcher's ``batch_listeners``)."""
         code = [p for p in paths if p.endswith(".py")]
         assets = [p for p in paths if os.path.splitext(p)[1].lower() in RELOADS | STYLES]
-        failed = [Failure(e) for e in events if not e.ok]
+        failed = [Failure.of(e) for e in events if not e.ok]
         swapped = any(e.ok for e in events)
         if not (failed or swapped or assets or set(code) & self.failures.keys()):
             return
@@ -147,10 +170,41 @@ class Hub:
                 self.failures[failure.file] = failure
             fixed = bool(before) and not self.failures
             stamp = max(self.stamp + 1, when)
+            if swapped:
+                self.changed = frozenset(
+                    (e.entry.code.co_filename, e.entry.qualname)
+                    for e in events
+                    if e.ok and e.entry is not None
+                )
+            if swapped or fixed or assets:
+                self.raised = None
             if swapped or fixed or any(not p.endswith(".css") for p in assets):
                 self.stamp = self.reload = stamp
             elif assets:
                 self.stamp = stamp
+            self.generation += 1
+            self._changed.notify_all()
+            listeners = list(self._listeners)
+        _call(listeners)
+
+    def raised_in(self, error: BaseException, traceback: TracebackType | None) -> None:
+        """A request raised ``error``: told to the error pages when the last save changed
+        a function it raised in (the innermost such frame)."""
+        changed = self.changed
+        found: Failure | None = None
+        while traceback is not None and changed:
+            code = traceback.tb_frame.f_code
+            if (code.co_filename, code.co_qualname) in changed:
+                message = (
+                    f"{type(error).__name__}: {error}\n\nraised in {code.co_qualname}, "
+                    "which the last save changed"
+                )
+                found = Failure(code.co_filename, traceback.tb_lineno, message, "request")
+            traceback = traceback.tb_next
+        if found is None:
+            return
+        with self._changed:
+            self.raised = found
             self.generation += 1
             self._changed.notify_all()
             listeners = list(self._listeners)
@@ -164,6 +218,7 @@ class Hub:
                 self.stamp = self.reload = _modified(_state.registry.paths())
         if self.applied not in _state.batch_listeners:
             _state.batch_listeners.append(self.applied)
+        _hear_errors()
         self.watch_assets()
 
     def watch_assets(self) -> None:
@@ -180,6 +235,26 @@ class Hub:
                         watcher.watch_folder(folder)
                     except Exception:  # a folder that went away: the others still count
                         logger.debug("cannot watch %s", folder, exc_info=True)
+
+
+def _hear_errors() -> None:
+    """Hear the errors the frameworks log with their exception (Flask, Django, uvicorn,
+    tornado all do): a record factory sees each record, whatever the logging setup."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "hotfunc", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        info = record.exc_info
+        pages = _state.browser
+        if info and info[1] is not None and pages is not None and pages.changed:
+            with contextlib.suppress(Exception):  # the record is the application's
+                pages.raised_in(info[1], info[2])
+        return record
+
+    factory.hotfunc = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 def _call(listeners: list[Callable[[], None]]) -> None:
@@ -236,3 +311,5 @@ def hub() -> Hub:
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from types import TracebackType
+    from typing import Any

@@ -63,13 +63,19 @@ def page_headers(method: str, status: int, headers: Iterable[tuple[str, str]]) -
 
 
 def rewrite(
-    body: bytes, headers: list[tuple[str, str]], root: str, stamp: int
+    body: bytes, headers: list[tuple[str, str]], root: str, stamp: int, status: int = 200
 ) -> tuple[bytes, list[tuple[str, str]]] | None:
-    """The page with its script and the headers to send with it; None to leave it alone."""
+    """The page with its script and the headers to send with it; None to leave it alone.
+
+    An error page (5xx) says so to the script, which shows on it a request
+    that raised in code the last save changed.
+    """
     lower = body.lower()
     at = lower.rfind(b"</body>")
     if at < 0:
         at = lower.rfind(b"</html>")
+    if at < 0 and lower.lstrip().startswith((b"<!doctype html", b"<html")):
+        at = len(body)  # a whole document that leaves its end tags out (werkzeug's errors)
     if at < 0 or b'id="hotfunc-client"' in body:
         return None
     nonce = _nonce(headers)
@@ -77,7 +83,7 @@ def rewrite(
         return None
     tag = (
         f'<script id="hotfunc-client" src="{root}{SCRIPT}" data-stamp="{stamp}" '
-        f'data-events="{root}{EVENTS}"{nonce}></script>'
+        f'data-events="{root}{EVENTS}"{" data-error" if status >= 500 else ""}{nonce}></script>'
     ).encode()
     page = body[:at] + tag + body[at:]
     kept = [

@@ -126,7 +126,8 @@ def _rewrite_tornado(handler: Any) -> None:
     headers = list(handler._headers.get_all())
     if not _inject.page_headers(handler.request.method, handler._status_code, headers):
         return
-    rewritten = _inject.rewrite(b"".join(handler._write_buffer), headers, "", hub().stamp)
+    body = b"".join(handler._write_buffer)
+    rewritten = _inject.rewrite(body, headers, "", hub().stamp, handler._status_code)
     if rewritten is None:
         return
     body, _ = rewritten

@@ -88,7 +88,8 @@ class _Page:
             if close is not None:
                 close()
         root = self.environ.get("SCRIPT_NAME", "")
-        rewritten = _inject.rewrite(body, headers, root, hub().stamp)
+        code = int(status.split(" ", 1)[0]) if status[:3].isdigit() else 200
+        rewritten = _inject.rewrite(body, headers, root, hub().stamp, code)
         if rewritten is not None:
             body, headers = rewritten
         self.start_response(status, headers, exc_info)

@@ -3,7 +3,7 @@
   var d = document.currentScript.dataset, seen = +d.stamp, box;
   new EventSource(d.events).onmessage = function (e) {
     var m = JSON.parse(e.data), f = m.failure;
-    if (f) {
+    if (f && (f.kind == "save" || "error" in d)) {
       if (!box) {
         box = document.createElement("pre");
         box.id = "hotfunc-overlay";
@@ -11,7 +11,8 @@
           "overflow:auto;white-space:pre-wrap;background:#181818f0;color:#f88;font:14px monospace";
         document.documentElement.appendChild(box);
       }
-      box.textContent = "hotfunc: the save failed; the server runs its last good code\n\n" +
+      box.textContent = (f.kind == "save" ? "hotfunc: the save failed; the server runs its " +
+        "last good code\n\n" : "hotfunc: this request failed after the last save\n\n") +
         f.file + ":" + f.line + "\n    " + f.code + "\n\n" + f.message;
       return;
     }

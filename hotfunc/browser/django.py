@@ -37,7 +37,9 @@ class BrowserMiddleware:
         if not _inject.page_headers("GET", response.status_code, headers):
             return response
         root = request.META.get("SCRIPT_NAME", "") or ""
-        rewritten = _inject.rewrite(response.content, headers, root, hub().stamp)
+        rewritten = _inject.rewrite(
+            response.content, headers, root, hub().stamp, response.status_code
+        )
         if rewritten is None:
             return response
         response.content = rewritten[0]
