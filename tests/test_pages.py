@@ -215,6 +215,7 @@ def test_the_hub_tells_a_failed_save_and_its_fix(pages: tuple[Any, Path]) -> Non
         "line": 1,
         "code": "def message(:",
         "message": state["failure"]["message"],  # type: ignore[index]
+        "kind": "save",
     }
     assert f"{path}:1" in state["failure"]["message"]  # type: ignore[index]
 
