@@ -79,7 +79,8 @@ class Run(Process):
 PROJECT = "pyparsing"
 RELEASES = ["3.1.2", "3.1.3", "3.1.4", "3.2.0"]
 # The diagram tests need a package (railroad-diagrams) the dev install has not.
-ARGS = ["tests", "--ignore=tests/test_diagram.py", "-p", "no:cacheprovider", "-rA"]
+ARGS = ["--ignore=tests/test_diagram.py", "-p", "no:cacheprovider", "-rA"]
+SUITE = ["tests"]
 OUTCOME = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS) (\S+\.py(?:::\S+)?)")
 QUIET = 5.0  # seconds without a new summary after a save's runs: the loop is idle
 
@@ -119,7 +120,7 @@ def outcomes(lines: list[str]) -> dict[str, str]:
 
 def fresh(python: str, root: Path, extra: list[str]) -> tuple[float, dict[str, str]]:
     """A fresh pytest: seconds from its start to its summary, and its outcomes."""
-    process = Run(root, [python, "-m", "pytest", *ARGS, *extra])
+    process = Run(root, [python, "-m", "pytest", *ARGS, *(extra or SUITE)])
     started = time.perf_counter()
     try:
         process.wait(lambda: bool(process.summaries()), 900)
@@ -132,7 +133,7 @@ def fresh(python: str, root: Path, extra: list[str]) -> tuple[float, dict[str, s
 
 def first_run(python: str, root: Path, log: Path) -> tuple[float, Run]:
     """``pytest --hot``: seconds to its first summary, and the loop, still up."""
-    process = Run(root, [python, "-m", "pytest", *ARGS, "--hot"], log)
+    process = Run(root, [python, "-m", "pytest", *ARGS, *SUITE, "--hot"], log)
     started = time.perf_counter()
     process.wait(lambda: bool(process.summaries()), 900)
     return process.summaries()[0] - started, process
@@ -196,7 +197,11 @@ def replay(python: str, rounds: int) -> dict[str, Any]:
                 selected = sorted(ran)
                 rerun_s = fresh(python, root, selected)[0] if selected else 0.0
                 _, whole = fresh(python, root, [])
-                differ = sorted(t for t in whole if state.get(t) != whole[t])
+                differ = sorted(
+                    f"{t}: loop {state.get(t)}, fresh {whole[t]}"
+                    for t in whole
+                    if state.get(t) != whole[t]
+                )
                 for gone in set(state) - set(whole):
                     del state[gone]
                 save = {

@@ -467,6 +467,27 @@ def test_a_failed_save_runs_the_affected_tests_in_a_fresh_process(loop_of) -> No
     assert outcomes(third).get("tests/test_cart.py::test_count") == "PASSED", text
 
 
+def test_a_test_module_saved_with_a_failed_save_is_collected_again(loop_of) -> None:
+    """A checkout: a source that fails and a test module with a new test, in one batch."""
+    loop = loop_of({"app/__init__.py": "", "app/cart.py": CART, "tests/test_cart.py": TESTS})
+    loop.wait_runs(1)
+    new_test = TESTS + "\n\ndef test_count_more():\n    assert cart.count([1, 2, 3]) == 3\n"
+    loop.save("tests/test_cart.py", new_test)
+    loop.save("app/cart.py", CART.replace("def count(items):", "def count(items:"))
+    wait_for(lambda: "run in a fresh pytest process" in loop.output, 30)
+    fixed = CART.replace("return len(items)", "return len(items) * 1")
+    runs = len(loop.runs())
+    loop.save("app/cart.py", fixed)
+    # The new test is the loop's own now: the fix runs it in the loop's process.
+    wait_for(
+        lambda: any(
+            outcomes(run).get("tests/test_cart.py::test_count_more") == "PASSED"
+            for run in loop.runs()[runs:]
+        ),
+        30,
+    )
+
+
 HELPERS = """
 def seed():
     return 3

@@ -55,6 +55,7 @@ def run_fresh(loop: Loop, nodeids: set[str], why: str) -> None:
             outcomes = {}
     for nodeid in nodeids:
         loop.outcomes[nodeid] = outcomes.get(nodeid, "error")
+    loop.outcomes.update(outcomes)
 
 
 def restart(loop: Loop, affected: set[str], why: str) -> None:

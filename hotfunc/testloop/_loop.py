@@ -278,8 +278,10 @@ class Loop:
         first = self.items
         why = ""
         if self.carried is not None:
+            # New tests (a new test file, or one saved with the save) run too.
+            known = set(self.carried["outcomes"]) | set(self.carried["tests"])
             wanted = set(self.carried["run"]) | self._failed()
-            first = [i for i in self.items if i.nodeid in wanted]
+            first = [i for i in self.items if i.nodeid in wanted or i.nodeid not in known]
             why = f"hotfunc: started afresh: {self.carried['why']} → {tests_phrase(len(first))}"
         elif self.recorder.available and (chosen := _stored.since_last(self)) is not None:
             first, why = chosen

@@ -126,14 +126,8 @@ def saved(loop: Loop, batch: list[tuple[set[str], list[ReloadEvent]]]) -> None:
     fixtures = [fd for fd, fkeys in loop.fixture_keys.items() if not fkeys.isdisjoint(keys)]
     for fixturedef in fixtures:
         affected |= users_of(loop, fixturedef)
-    if failed:
-        _fresh.run_fresh(loop, affected | loop._failed(), "the save failed")
-        return
-    if unvouched:
-        _fresh.restart(loop, affected, "; ".join(unvouched))
-        return
-    for fixturedef in fixtures:
-        finish(loop, fixturedef)
+    # Saved test modules are collected again whatever else the batch did:
+    # their texts are taken as seen, and their new tests run with the rest.
     added: set[str] = set()
     for path in sorted(recollect | deleted):
         before = {i.nodeid for i in loop.items if module_path(i) == path}
@@ -146,6 +140,14 @@ def saved(loop: Loop, batch: list[tuple[set[str], list[ReloadEvent]]]) -> None:
         for gone in before - now:
             loop.record.forget(gone)
             loop.outcomes.pop(gone, None)
+    if failed:
+        _fresh.run_fresh(loop, affected | added | loop._failed(), "the save failed")
+        return
+    if unvouched:
+        _fresh.restart(loop, affected | added, "; ".join(unvouched))
+        return
+    for fixturedef in fixtures:
+        finish(loop, fixturedef)
     if not what:
         return  # the files are as they were (the watcher's first look, a touch)
     failed_before = loop._failed()
