@@ -53,6 +53,7 @@ $(BENCH_STAMP): pyproject.toml
 	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dask,ray,pytest]' matplotlib
 	-$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check jurigged reloading ipython
 	-$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check pytest-watcher pytest-testmon
+	-$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check flask django django-browser-reload playwright
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
@@ -61,6 +62,8 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/cascade.py
 	$(BENCH_VENV)/bin/python bench/processes.py --json bench/processes.json
 	$(BENCH_VENV)/bin/python bench/testloop.py --json bench/testloop.json
+	$(BENCH_VENV)/bin/python bench/realsuite.py --json bench/realsuite.json
+	-$(BENCH_VENV)/bin/python bench/browser.py --json bench/browser.json
 	$(BENCH_VENV)/bin/python bench/plot.py
 
 bench-quick: $(BENCH_STAMP)

@@ -360,3 +360,36 @@ def test_a_request_that_raises_in_the_saved_code_shows_on_the_error_page(
         _shows(page, f"[{TEXT}, {OVERLAY}]", ["fixed", None], 5)
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("served", ["fastapi", "flask"], indirect=True)
+def test_a_page_comes_back_after_a_restart_and_reloads_if_a_save_came_meanwhile(
+    browser: object, served: tuple[Server, str]
+) -> None:
+    server, view = served
+    path = server.root / view
+    text = path.read_text()
+    page = browser.new_page()  # type: ignore[attr-defined]
+    try:
+        page.goto(f"http://127.0.0.1:{server.port}/")
+        assert page.evaluate(TEXT) == "one", server.output()
+        page.evaluate("window.marker = 42")
+        # The server stops with the page's stream open: it does not wait for it.
+        os.killpg(server.process.pid, 2)
+        server.process.wait(10)
+        # Saved while the server is down; the page reloads once it is back.
+        write_source(path, text.replace('"one"', '"while down"'))
+        _, _, command = APPS[served_name(server)]
+        again = Server(server.root, command(server.port), server.port)
+        try:
+            again.up()
+            _shows(page, TEXT, "while down", 10)
+            assert page.evaluate("window.marker") is None  # a reload, not a swap
+        finally:
+            again.stop()
+    finally:
+        page.close()
+
+
+def served_name(server: Server) -> str:
+    return "fastapi" if "FastAPI" in (server.root / "app.py").read_text() else "flask"

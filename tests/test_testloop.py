@@ -471,10 +471,14 @@ def test_a_test_module_saved_with_a_failed_save_is_collected_again(loop_of) -> N
     """A checkout: a source that fails and a test module with a new test, in one batch."""
     loop = loop_of({"app/__init__.py": "", "app/cart.py": CART, "tests/test_cart.py": TESTS})
     loop.wait_runs(1)
-    new_test = TESTS + "\n\ndef test_count_more():\n    assert cart.count([1, 2, 3]) == 3\n"
+    # A test renamed (the record knows it by its old name) and a test added.
+    new_test = TESTS.replace("def test_count():", "def test_count_renamed():")
+    new_test += "\n\ndef test_count_more():\n    assert cart.count([1, 2, 3]) == 3\n"
     loop.save("tests/test_cart.py", new_test)
     loop.save("app/cart.py", CART.replace("def count(items):", "def count(items:"))
     wait_for(lambda: "run in a fresh pytest process" in loop.output, 30)
+    wait_for(lambda: len(loop.runs()) >= 2, 30)
+    assert "not found" not in loop.output
     fixed = CART.replace("return len(items)", "return len(items) * 1")
     runs = len(loop.runs())
     loop.save("app/cart.py", fixed)

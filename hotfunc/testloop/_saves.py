@@ -140,11 +140,14 @@ def saved(loop: Loop, batch: list[tuple[set[str], list[ReloadEvent]]]) -> None:
         for gone in before - now:
             loop.record.forget(gone)
             loop.outcomes.pop(gone, None)
+    # Only tests that still exist: a saved test module may have renamed some.
+    current = {i.nodeid for i in loop.items}
     if failed:
-        _fresh.run_fresh(loop, affected | added | loop._failed(), "the save failed")
+        rerun = (affected | added | loop._failed()) & current
+        _fresh.run_fresh(loop, rerun, "the save failed")
         return
     if unvouched:
-        _fresh.restart(loop, affected | added, "; ".join(unvouched))
+        _fresh.restart(loop, (affected | added) & current, "; ".join(unvouched))
         return
     for fixturedef in fixtures:
         finish(loop, fixturedef)
