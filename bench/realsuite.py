@@ -81,7 +81,8 @@ RELEASES = ["3.1.2", "3.1.3", "3.1.4", "3.2.0"]
 # The diagram tests need a package (railroad-diagrams) the dev install has not.
 ARGS = ["--ignore=tests/test_diagram.py", "-p", "no:cacheprovider", "-rA"]
 SUITE = ["tests"]
-OUTCOME = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS) (\S+\.py(?:::\S+)?)")
+# A test's id may hold spaces (parametrized); a failure's line ends with " - why".
+OUTCOME = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS) (\S+\.py(?:::.+?)?)(?: - .*)?$")
 QUIET = 5.0  # seconds without a new summary after a save's runs: the loop is idle
 
 
@@ -140,15 +141,22 @@ def first_run(python: str, root: Path, log: Path) -> tuple[float, Run]:
 
 
 def after_save(process: Run, written: float) -> tuple[float, list[str]]:
-    """Seconds from the write to the loop's last summary, and the lines of its runs."""
+    """Seconds from the write to the loop's last summary, and the lines of its runs.
+
+    A checkout may reach the loop as several batches: after a summary, a
+    batch that began (a ``hotfunc:`` line after it) is waited for too.
+    """
     seen = len(process.lines)
     count = len(process.summaries())
-    process.wait(lambda: len(process.summaries()) > count, 900)
     while True:
+        process.wait(lambda c=count: len(process.summaries()) > c, 900)
+        count = len(process.summaries())
         last = process.summaries()[-1]
-        if time.perf_counter() - last > QUIET:
+        while time.perf_counter() - last < QUIET:
+            time.sleep(0.2)
+        after = [line for at, line in process.lines if at > last]
+        if not any(line.startswith("hotfunc: ") and "watching" not in line for line in after):
             break
-        time.sleep(0.2)
     return last - written, [line.rstrip("\n") for _, line in process.lines[seen:]]
 
 

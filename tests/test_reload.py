@@ -211,6 +211,21 @@ def test_docstring_and_annotations(project, wait, future):
     assert mod.f.__annotations__ == {"x": expected, "return": expected}
 
 
+def test_a_method_annotated_with_a_module_of_its_own_name(project, wait):
+    """`def re(self) -> re.Pattern` in a class: its annotation reads the module, as the
+    class body did, not the method the name holds once the body ran (pyparsing's Regex)."""
+    source = (
+        "import re\nfrom hotfunc import hot\n@hot\nclass Regex:\n"
+        "    def re(self, flags: int = {flags}) -> re.Pattern:\n"
+        "        return re.compile('a', flags)\n"
+    )
+    mod = project.load(source.format(flags=0))
+    project.edit(mod, source.format(flags="re.IGNORECASE"))
+    wait(lambda: mod.Regex().re().flags & mod.re.IGNORECASE)
+    assert mod.Regex.re.__annotations__["return"] is mod.re.Pattern
+    assert not hotfunc.registry.failures()
+
+
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="PEP 695 needs Python 3.12")
 def test_type_parameters(project, wait):
     """PEP 695 generic functions reload, with fresh type parameters."""

@@ -45,8 +45,11 @@ _said: set[str] = set()
 
 
 def active() -> bool:
-    """Whether pages follow the saves: hotfunc was started here and is not disabled."""
-    return _state.watcher is not None and not _state.settings.disabled
+    """Whether pages follow the saves: hotfunc was started here, or this process follows
+    one that was (a server's worker, whose watcher starts with its first hot module), and
+    is not disabled."""
+    started = _state.watcher is not None or _state.leader is not None
+    return started and not _state.settings.disabled
 
 
 def page_headers(method: str, status: int, headers: Iterable[tuple[str, str]]) -> bool:

@@ -1,7 +1,9 @@
 // hotfunc: the page follows the server's saves
 (function () {
-  var d = document.currentScript.dataset, seen = +d.stamp, box;
-  new EventSource(d.events).onmessage = function (e) {
+  var d = document.currentScript.dataset, seen = +d.stamp, box, events = new EventSource(d.events);
+  events.onopen = function () { d.state = "open"; };
+  events.onerror = function () { d.state = "closed"; };
+  events.onmessage = function (e) {
     var m = JSON.parse(e.data), f = m.failure;
     if (f && (f.kind == "save" || "error" in d)) {
       if (!box) {

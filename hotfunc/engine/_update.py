@@ -263,6 +263,10 @@ def _namespace(func: FunctionType) -> dict[str, Any]:
     owner = _owner_class(func, names.get("__class__"))
     if owner is not None:
         names.update(vars(owner))
+        # The class body binds the method's own name only after its defaults
+        # and annotations ran: `def re(self) -> re.Pattern` reads the module.
+        if func.__name__ not in func.__code__.co_freevars:
+            names.pop(func.__name__, None)
     return names
 
 
