@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from . import _inject
-from ._hub import hub
+from ._hub import end_streams_at_exit, hub
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -188,6 +188,4 @@ def _end_with_uvicorn() -> None:
     """Make uvicorn's shutdown end the streams: it waits for open responses to finish."""
     server = sys.modules.get("uvicorn.server")
     if server is not None:
-        from ._servers import end_streams_at_exit
-
         end_streams_at_exit(server)

@@ -295,6 +295,21 @@ def _asset_folders(root: str, depth: int = 0) -> list[str]:
     return found
 
 
+def end_streams_at_exit(module: ModuleType) -> None:
+    """uvicorn's ``Server`` waits for open responses as it shuts down: end the streams first."""
+    if getattr(module, "__hotfunc_browser__", False):
+        return
+    server = module.Server
+    original = server.handle_exit
+
+    def handle_exit(self: Any, sig: int, frame: Any) -> None:
+        hub().close()
+        original(self, sig, frame)
+
+    server.handle_exit = handle_exit
+    module.__hotfunc_browser__ = True  # type: ignore[attr-defined]
+
+
 def hub() -> Hub:
     """The process's hub, made and started on first use."""
     found = _state.browser
@@ -311,5 +326,5 @@ def hub() -> Hub:
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-    from types import TracebackType
+    from types import ModuleType, TracebackType
     from typing import Any

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import _inject
 from ._asgi import ASGIMiddleware
-from ._hub import hub
+from ._hub import end_streams_at_exit, hub
 from ._wsgi import PING, WSGIMiddleware
 
 logger = logging.getLogger("hotfunc")
@@ -81,21 +81,6 @@ def _uvicorn(module: ModuleType) -> None:
             self.loaded_app = ASGIMiddleware(self.loaded_app)
 
     config.load = load
-
-
-def end_streams_at_exit(module: ModuleType) -> None:
-    """uvicorn's ``Server`` waits for open responses as it shuts down: end the streams first."""
-    if getattr(module, "__hotfunc_browser__", False):
-        return
-    server = module.Server
-    original = server.handle_exit
-
-    def handle_exit(self: Any, sig: int, frame: Any) -> None:
-        hub().close()
-        original(self, sig, frame)
-
-    server.handle_exit = handle_exit
-    module.__hotfunc_browser__ = True  # type: ignore[attr-defined]
 
 
 def _tornado(module: ModuleType) -> None:
