@@ -492,6 +492,14 @@ def test_a_test_module_saved_with_a_failed_save_is_collected_again(loop_of) -> N
     )
 
 
+def test_a_new_test_file_saved_with_a_failed_save_runs_in_the_fresh_process(loop_of) -> None:
+    loop = loop_of({"app/__init__.py": "", "app/cart.py": CART, "tests/test_cart.py": TESTS})
+    loop.wait_runs(1)
+    loop.save("tests/test_more.py", "def test_more():\n    assert True\n")
+    loop.save("app/cart.py", CART.replace("def count(items):", "def count(items:"))
+    wait_for(lambda: "PASSED tests/test_more.py::test_more" in loop.output, 30)
+
+
 HELPERS = """
 def seed():
     return 3

@@ -37,15 +37,20 @@ def fresh_args(loop: Loop, nodeids: Iterable[str]) -> list[str]:
     return [sys.executable, "-m", "pytest", *args, *sorted(nodeids)]
 
 
-def run_fresh(loop: Loop, nodeids: set[str], why: str) -> None:
-    """Run ``nodeids`` (every test, when empty) in a fresh pytest process."""
-    if not nodeids:
+def run_fresh(loop: Loop, nodeids: set[str], why: str, files: Iterable[str] = ()) -> None:
+    """Run ``nodeids`` (every test, when empty) and the test ``files`` the session has
+    not collected (new ones) in a fresh pytest process."""
+    files = sorted(files)
+    if not nodeids and not files:
         nodeids = {i.nodeid for i in loop.items}
-    loop._say(f"{why}: {tests_phrase(len(nodeids))} run in a fresh pytest process")
+    what = tests_phrase(len(nodeids))
+    if files:
+        what += f" and {len(files)} new test file{'' if len(files) == 1 else 's'}"
+    loop._say(f"{why}: {what} run in a fresh pytest process")
     env = {k: v for k, v in os.environ.items() if k not in ("HOTFUNC_FOLLOW", STATE)}
     with tempfile.TemporaryDirectory(prefix="hotfunc-") as folder:
         report = os.path.join(folder, "outcomes.json")
-        command = [*fresh_args(loop, nodeids), "--hot-report", report]
+        command = [*fresh_args(loop, [*nodeids, *files]), "--hot-report", report]
         sys.stdout.flush()
         subprocess.run(command, env=env, cwd=loop.config.invocation_params.dir, check=False)
         try:

@@ -58,6 +58,7 @@ def saved(loop: Loop, batch: list[tuple[set[str], list[ReloadEvent]]]) -> None:
     what: list[str] = []
     recollect: set[str] = set()
     deleted: set[str] = set()
+    new_files: set[str] = set()
     sources_changed = False
     for path in sorted(p for p in paths if p.endswith(".py")):
         real = os.path.realpath(path)
@@ -81,6 +82,7 @@ def saved(loop: Loop, batch: list[tuple[set[str], list[ReloadEvent]]]) -> None:
             continue
         if old is None:
             unvouched.append(f"{short(real)}: a new test file")
+            new_files.add(real)
             continue
         if new == old:
             continue
@@ -143,8 +145,9 @@ def saved(loop: Loop, batch: list[tuple[set[str], list[ReloadEvent]]]) -> None:
     # Only tests that still exist: a saved test module may have renamed some.
     current = {i.nodeid for i in loop.items}
     if failed:
+        # A new test file is not the loop's yet: the fresh run takes it whole.
         rerun = (affected | added | loop._failed()) & current
-        _fresh.run_fresh(loop, rerun, "the save failed")
+        _fresh.run_fresh(loop, rerun, "the save failed", files=new_files)
         return
     if unvouched:
         _fresh.restart(loop, (affected | added) & current, "; ".join(unvouched))
