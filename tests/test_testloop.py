@@ -496,8 +496,45 @@ def test_a_new_test_file_saved_with_a_failed_save_runs_in_the_fresh_process(loop
     loop = loop_of({"app/__init__.py": "", "app/cart.py": CART, "tests/test_cart.py": TESTS})
     loop.wait_runs(1)
     loop.save("tests/test_more.py", "def test_more():\n    assert True\n")
+    # A file that cannot be collected does not stop the others, as in the loop.
+    loop.save("tests/test_broken.py", "import not_a_module_here\n")
     loop.save("app/cart.py", CART.replace("def count(items):", "def count(items:"))
     wait_for(lambda: "PASSED tests/test_more.py::test_more" in loop.output, 30)
+    assert "ERROR tests/test_broken.py" in loop.output
+
+
+def test_a_change_that_reaches_the_watcher_as_several_batches_runs_once(loop_of, tmp_path) -> None:
+    """A checkout written while the watcher applies its first files: one run for all of it."""
+    mark = tmp_path / "applying"
+    slow_tests = "from app import slow\n\n\ndef test_slow():\n    assert slow.VALUE == 1\n"
+    loop = loop_of(
+        {
+            "app/__init__.py": "",
+            "app/cart.py": CART,
+            "app/slow.py": "VALUE = 1\n",
+            "tests/test_cart.py": TESTS,
+            "tests/test_slow.py": slow_tests,
+        }
+    )
+    loop.wait_runs(1)
+    # New statements run once as the save is applied: the first batch tells
+    # when it is being applied, and the second takes a while to apply.
+    loop.save(
+        "app/slow.py",
+        f"import pathlib\nimport time\n\npathlib.Path({str(mark)!r}).touch()\n"
+        "time.sleep(0.3)\nVALUE = 2\n",
+    )
+    wait_for(mark.exists, 30)
+    loop.save(
+        "app/cart.py",
+        "import time\n\ntime.sleep(0.3)\n"
+        + CART.replace("return len(items)", "return len(items) + 1"),
+    )
+    second = loop.wait_runs(2)
+    assert outcomes(second) == {
+        "tests/test_slow.py::test_slow": "FAILED",
+        "tests/test_cart.py::test_count": "FAILED",
+    }, loop.output
 
 
 HELPERS = """

@@ -34,6 +34,10 @@ def fresh_args(loop: Loop, nodeids: Iterable[str]) -> list[str]:
         for a in loop.config.invocation_params.args
         if a not in given and a not in _CACHE_PICKS and not a.startswith("--hot")
     ]
+    # The loop runs the tests it could collect when a test file cannot be
+    # collected; so does the fresh run that stands in for it.
+    if "--continue-on-collection-errors" not in args:
+        args.append("--continue-on-collection-errors")
     return [sys.executable, "-m", "pytest", *args, *sorted(nodeids)]
 
 

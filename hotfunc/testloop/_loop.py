@@ -44,6 +44,9 @@ from ._session import (
     tests_phrase,
 )
 
+#: Seconds of quiet, with the watcher idle, that end a change made of several batches.
+SETTLE = 0.05
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
@@ -304,17 +307,31 @@ class Loop:
             elif kind == "all":
                 self._run(list(self.items), "hotfunc: all tests")
             elif kind == "save":
-                batch = [what]
-                time.sleep(0.005)  # an editor's save is often several writes
-                with contextlib.suppress(queue.Empty):
-                    while True:
-                        more = self.inbox.get_nowait()
-                        if more[0] == "save":
-                            batch.append(more[1])
-                        else:
-                            self.inbox.put(more)
-                            break
-                _saves.saved(self, batch)
+                _saves.saved(self, [what, *self._settle()])
+
+    def _settle(self) -> list[Any]:
+        """The batches that follow a save until the watcher has been idle for ``SETTLE``.
+
+        A checkout, a rebase or an editor's "save all" writes many files; the
+        watcher applies them as they come, in several batches.  One run for
+        all of them gives the selection the whole change makes, whatever the
+        timing, and runs no test twice.
+        """
+        batches: list[Any] = []
+        while True:
+            try:
+                kind, what = self.inbox.get(timeout=SETTLE)
+            except queue.Empty:
+                watcher = self.watcher
+                if watcher is None or watcher.idle.is_set():
+                    return batches
+                # A batch is being applied: its save is told before it ends.
+                watcher.idle.wait(1)
+                continue
+            if kind != "save":
+                self.inbox.put((kind, what))
+                return batches
+            batches.append(what)
 
     # -- what a save changed
 

@@ -115,14 +115,19 @@ class LoopWatcher(FileWatcher):
         super().__init__(polling=polling, interval=0.5)
         self._inbox = inbox
         self._lifted = lifted
+        #: Set while no batch is being applied.
+        self.idle = threading.Event()
+        self.idle.set()
 
     def _changed(self, paths: set[str]) -> None:
         _applying.on = True
+        self.idle.clear()
         try:
             with self._lifted():
                 super()._changed(paths)
         finally:
             _applying.on = False
+            self.idle.set()
 
     def applied(self, paths: set[str], events: list[ReloadEvent]) -> None:
         self._inbox.put(("save", (paths, events)))
