@@ -2,11 +2,12 @@
 
     python bench/realsuite.py                          # pyparsing, this Python
     python bench/realsuite.py --python .venv/bin/python --python /tmp/v313/bin/python
+    python bench/realsuite.py --project click          # a src layout, warnings as errors
 
 The source distribution of each release (``pip download --no-binary :all:``)
-ships the library, its examples and its own test suite: 1,600 tests that
-spend their time in the library's parsing loops, the case that makes
-recording costly.  For each interpreter given:
+ships the library and its own test suite.  pyparsing's (1,700 tests, and
+its examples) spends its time in the library's parsing loops, the case that
+makes recording costly.  For each interpreter given:
 
 1. The first release is unpacked in a temporary folder.  Plain ``pytest``
    and ``pytest --hot`` run its suite, interleaved: each time is from the
@@ -27,6 +28,7 @@ outcome differs from the fresh run or the selections differ.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -76,19 +78,26 @@ class Run(Process):
             time.sleep(0.02)
 
 
-PROJECT = "pyparsing"
-RELEASES = ["3.1.2", "3.1.3", "3.1.4", "3.2.0"]
-# The diagram tests need a package (railroad-diagrams) the dev install has not.  A
-# test file that cannot be collected (3.2.0's matplotlib cases) must not stop the
-# fresh runs that judge the loop: its error is an outcome like any other.
-ARGS = [
-    "--ignore=tests/test_diagram.py",
-    "-p",
-    "no:cacheprovider",
-    "-rA",
-    "--continue-on-collection-errors",
-]
-SUITE = ["tests"]
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """A project whose sdists ship its tests, and the releases to replay."""
+
+    releases: tuple[str, ...]
+    #: pytest's options for this suite, after the bench's own.
+    args: tuple[str, ...] = ()
+    tests: tuple[str, ...] = ("tests",)
+
+
+SUITES = {
+    # The diagram tests need a package (railroad-diagrams) the dev install has not.
+    "pyparsing": Suite(("3.1.2", "3.1.3", "3.1.4", "3.2.0"), ("--ignore=tests/test_diagram.py",)),
+    # A src layout, whose tests turn every warning into an error.
+    "click": Suite(("8.1.3", "8.1.4", "8.1.5", "8.1.6", "8.1.7"), ("-o", "pythonpath=src")),
+}
+# A test file that cannot be collected (pyparsing 3.2.0's matplotlib cases)
+# must not stop the fresh runs that judge the loop: its error is an outcome
+# like any other.
+ARGS = ["-p", "no:cacheprovider", "-rA", "--continue-on-collection-errors"]
 # A test's id may hold spaces (parametrized); a failure's line ends with " - why".
 OUTCOME = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS) (\S+\.py(?:::.+?)?)(?: - .*)?$")
 QUIET = 5.0  # seconds without a new summary after a save's runs: the loop is idle
@@ -127,9 +136,9 @@ def outcomes(lines: list[str]) -> dict[str, str]:
     return found
 
 
-def fresh(python: str, root: Path, extra: list[str]) -> tuple[float, dict[str, str]]:
+def fresh(python: str, root: Path, suite: Suite, extra: list[str]) -> tuple[float, dict[str, str]]:
     """A fresh pytest: seconds from its start to its summary, and its outcomes."""
-    process = Run(root, [python, "-m", "pytest", *ARGS, *(extra or SUITE)])
+    process = Run(root, [python, "-m", "pytest", *ARGS, *suite.args, *(extra or suite.tests)])
     started = time.perf_counter()
     try:
         process.wait(lambda: bool(process.summaries()), 900)
@@ -140,9 +149,10 @@ def fresh(python: str, root: Path, extra: list[str]) -> tuple[float, dict[str, s
     return ended - started, outcomes([line.rstrip("\n") for _, line in process.lines])
 
 
-def first_run(python: str, root: Path, log: Path) -> tuple[float, Run]:
+def first_run(python: str, root: Path, suite: Suite, log: Path) -> tuple[float, Run]:
     """``pytest --hot``: seconds to its first summary, and the loop, still up."""
-    process = Run(root, [python, "-m", "pytest", *ARGS, *SUITE, "--hot"], log)
+    command = [python, "-m", "pytest", *ARGS, *suite.args, *suite.tests, "--hot"]
+    process = Run(root, command, log)
     started = time.perf_counter()
     process.wait(lambda: bool(process.summaries()), 900)
     return process.summaries()[0] - started, process
@@ -168,29 +178,30 @@ def after_save(process: Run, written: float) -> tuple[float, list[str]]:
     return last - written, [line.rstrip("\n") for _, line in process.lines[seen:]]
 
 
-def replay(python: str, rounds: int) -> dict[str, Any]:
+def replay(python: str, project: str, rounds: int) -> dict[str, Any]:
+    suite = SUITES[project]
     version = subprocess.run(
         [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    sdists = [download(PROJECT, release) for release in RELEASES]
+    sdists = [download(project, release) for release in suite.releases]
     if any(sdist is None for sdist in sdists):
-        raise SystemExit(f"{PROJECT}: a release has no sdist on the index")
+        raise SystemExit(f"{project}: a release has no sdist on the index")
     trees = [unpack(sdist) for sdist in sdists if sdist is not None]
     root = Path(tempfile.mkdtemp(prefix="hotfunc-realsuite-"))
-    result: dict[str, Any] = {"python": version, "saves": []}
+    result: dict[str, Any] = {"python": version, "project": project, "saves": []}
     try:
         checkout(root, trees[0], {})
         plain: list[float] = []
         hot: list[float] = []
         loop: Run | None = None
-        log = Path(tempfile.gettempdir()) / f"hotfunc-realsuite-{version}.log"
+        log = Path(tempfile.gettempdir()) / f"hotfunc-realsuite-{project}-{version}.log"
         log.unlink(missing_ok=True)
         for n in range(rounds):
-            plain.append(fresh(python, root, [])[0])
-            seconds, process = first_run(python, root, log)
+            plain.append(fresh(python, root, suite, [])[0])
+            seconds, process = first_run(python, root, suite, log)
             hot.append(seconds)
             if n < rounds - 1:
                 process.stop()
@@ -204,15 +215,15 @@ def replay(python: str, rounds: int) -> dict[str, Any]:
         )
         state = outcomes([line.rstrip("\n") for _, line in loop.lines])
         try:
-            for before, release, files in zip(trees, RELEASES[1:], trees[1:], strict=False):
+            for before, release, files in zip(trees, suite.releases[1:], trees[1:], strict=False):
                 written = time.perf_counter()
                 checkout(root, files, before)
                 seconds, lines = after_save(loop, written)
                 ran = outcomes(lines)
                 state.update(ran)
                 selected = sorted(ran)
-                rerun_s = fresh(python, root, selected)[0] if selected else 0.0
-                _, whole = fresh(python, root, [])
+                rerun_s = fresh(python, root, suite, selected)[0] if selected else 0.0
+                _, whole = fresh(python, root, suite, [])
                 differ = sorted(
                     f"{t}: loop {state.get(t)}, fresh {whole[t]}"
                     for t in whole
@@ -248,7 +259,8 @@ def table(results: list[dict[str, Any]]) -> str:
     for result in results:
         first = result["first"]
         rows.append(
-            f"| {result['python']} | first run, {RELEASES[0]} | all | {first['hot_s']:.1f} "
+            f"| {result['python']} | first run, {SUITES[result['project']].releases[0]} | all "
+            f"| {first['hot_s']:.1f} "
             f"| {first['plain_s']:.1f} | {first['hot_s'] / first['plain_s']:.2f}x | |"
         )
         for save in result["saves"]:
@@ -265,10 +277,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--python", action="append", help="an interpreter with hotfunc and pytest")
     parser.add_argument("--rounds", type=int, default=2, help="first runs of each, interleaved")
+    parser.add_argument("--project", choices=sorted(SUITES), default="pyparsing")
     parser.add_argument("--json", type=Path)
     options = parser.parse_args()
     pythons = options.python or [sys.executable]
-    results = [replay(os.path.abspath(p) if os.sep in p else p, options.rounds) for p in pythons]
+    results = [
+        replay(os.path.abspath(p) if os.sep in p else p, options.project, options.rounds)
+        for p in pythons
+    ]
     print(table(results))
     failed = any(save["differ"] for result in results for save in result["saves"])
     selections = {tuple(tuple(s["selected"]) for s in r["saves"]) for r in results}

@@ -281,6 +281,57 @@ def test_the_selection_is_the_tests_own_thread_on_every_python(loop_of) -> None:
     assert outcomes(loop.wait_runs(3)) == {"tests/test_beat.py::test_total": "FAILED"}
 
 
+SHOUT = """
+SUFFIX = "!"
+
+
+def shout(words, loud=False):
+    if loud:
+        return [w + SUFFIX for w in words]
+    return list(words)
+"""
+
+SHOUTING = """
+from app.shout import shout
+
+
+def test_quiet():
+    assert shout(["a"]) == ["a"]
+
+
+def test_loud():
+    assert shout(["a"], loud=True) == ["a!"]
+"""
+
+
+def test_a_comprehension_is_part_of_its_function_on_every_python(loop_of) -> None:
+    # 3.12 and later compile a list comprehension into the function around
+    # it; 3.11 makes it a function of its own, which test_quiet never starts.
+    # A test that ran shout() is reached by what its comprehension reads and
+    # by an edit inside it, on every Python.
+    loop = loop_of({"app/__init__.py": "", "app/shout.py": SHOUT, "tests/test_shout.py": SHOUTING})
+    assert len(outcomes(loop.wait_runs(1))) == 2
+    loop.save("app/shout.py", SHOUT.replace('SUFFIX = "!"', 'SUFFIX = "?"'))
+    assert outcomes(loop.wait_runs(2)) == {
+        "tests/test_shout.py::test_quiet": "PASSED",
+        "tests/test_shout.py::test_loud": "FAILED",
+    }
+    upper = SHOUT.replace('SUFFIX = "!"', 'SUFFIX = "?"').replace(
+        "w + SUFFIX", "w.upper() + SUFFIX"
+    )
+    loop.save("app/shout.py", upper)
+    assert outcomes(loop.wait_runs(3)) == {
+        "tests/test_shout.py::test_quiet": "PASSED",
+        "tests/test_shout.py::test_loud": "FAILED",
+    }
+    # A compound statement changes the names it binds, not every name it reads.
+    compound = 'SUFFIX = "?"\n\nif sys.version_info >= (3,):\n    EXTRA = SUFFIX * 2\n'
+    loop.save("app/shout.py", "import sys\n" + upper.replace('SUFFIX = "?"\n', compound))
+    fourth = loop.wait_runs(4)
+    assert outcomes(fourth) == {"tests/test_shout.py::test_loud": "FAILED"}
+    assert "hotfunc: app/shout.py: EXTRA, sys → 1 test (1 failed last time)" in fourth
+
+
 def test_a_new_session_runs_what_changed_since_the_last_one(tmp_path) -> None:
     failing = TESTS + "\n\ndef test_broken():\n    assert cart.count([]) == 1\n"
     root = project(

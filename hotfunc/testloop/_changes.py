@@ -11,8 +11,49 @@ every name it mentions), which tests reach through the code that reads them.
 from __future__ import annotations
 
 import ast
+import sys
 from collections import Counter
 from types import CodeType
+
+# Before 3.12 a list, set or dict comprehension is compiled as a function of
+# its own; from 3.12 on (PEP 709) it is part of the code around it.  The loop
+# takes it as part of the code around it on every Python: a test that ran a
+# function read what its comprehensions read, whether they ran or not, and
+# the tests a save selects are the same on every version.
+_OWN_CODE = sys.version_info < (3, 12)
+_COMPREHENSIONS = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>"})
+
+
+def inlined(code: CodeType) -> bool:
+    """Whether ``code`` is a comprehension that 3.12 and later compile into its parent."""
+    return _OWN_CODE and code.co_name in _COMPREHENSIONS
+
+
+def key_name(qualname: str) -> str:
+    """``qualname`` as 3.12 and later name the code: without comprehension scopes."""
+    if not _OWN_CODE or "comp>" not in qualname:
+        return qualname
+    parts = qualname.split(".")
+    kept: list[str] = []
+    i = 0
+    while i < len(parts):
+        if parts[i] in _COMPREHENSIONS:
+            i += 2 if i + 1 < len(parts) and parts[i + 1] == "<locals>" else 1
+            continue
+        kept.append(parts[i])
+        i += 1
+    if kept and kept[-1] == "<locals>":
+        kept.pop()
+    return ".".join(kept) or "<module>"
+
+
+def reads(code: CodeType) -> frozenset[str]:
+    """The global and attribute names ``code`` reads, its comprehensions' included."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, CodeType) and inlined(const):
+            names |= reads(const)
+    return frozenset(names)
 
 
 class Change:
@@ -68,14 +109,26 @@ def _codes(tree: ast.Module, filename: str) -> dict[str, list[CodeType]]:
         return found
     while stack:
         code = stack.pop()
+        found.setdefault(key_name(code.co_qualname), []).append(_flat(code))
         nested = [c for c in code.co_consts if isinstance(c, CodeType)]
-        stack.extend(nested)
-        consts = tuple(
-            ("<code>", c.co_qualname) if isinstance(c, CodeType) else c for c in code.co_consts
-        )
-        flat = code.replace(co_firstlineno=1, co_linetable=b"", co_consts=consts)
-        found.setdefault(code.co_qualname, []).append(flat)
+        while nested:
+            inner = nested.pop()
+            if inlined(inner):  # compared within its parent; what it nests is not
+                nested.extend(c for c in inner.co_consts if isinstance(c, CodeType))
+            else:
+                stack.append(inner)
     return found
+
+
+def _flat(code: CodeType) -> CodeType:
+    """``code`` without positions, nested functions by name, comprehensions inside."""
+    consts = tuple(
+        (_flat(c) if inlined(c) else ("<code>", key_name(c.co_qualname)))
+        if isinstance(c, CodeType)
+        else c
+        for c in code.co_consts
+    )
+    return code.replace(co_firstlineno=1, co_linetable=b"", co_consts=consts)
 
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -126,6 +179,10 @@ def _names(stmt: ast.stmt) -> set[str]:
         return {stmt.name}
     if isinstance(stmt, (ast.Import, ast.ImportFrom)):
         return {(a.asname or a.name).partition(".")[0] for a in stmt.names}
+    if isinstance(stmt, _COMPOUND):
+        bound = _bound(stmt)
+        if bound:
+            return bound
     targets: list[ast.expr] = []
     if isinstance(stmt, ast.Assign):
         targets = stmt.targets
@@ -140,3 +197,40 @@ def _names(stmt: ast.stmt) -> set[str]:
             elif isinstance(node, ast.Attribute):
                 mentioned.add(node.attr)
     return mentioned
+
+
+# Statements whose bodies run once, at most: what they bind is what they change
+# (``if sys.version_info >= ...: X = ...``, ``try: import y except: y = None``).
+_COMPOUND = (ast.If, ast.Try, ast.TryStar, ast.With)
+_SCOPES = (
+    *_DEFS,
+    ast.ClassDef,
+    ast.Lambda,
+    ast.ListComp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.GeneratorExp,
+)
+
+
+def _bound(stmt: ast.stmt) -> set[str]:
+    """The names a compound statement binds in its own scope, and the attributes it sets."""
+    bound: set[str] = set()
+    stack: list[ast.AST] = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _SCOPES) and node is not stmt:
+            if isinstance(node, (*_DEFS, ast.ClassDef)):
+                bound.add(node.name)
+            continue  # what it binds inside is its own
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= _names(node)
+        elif isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del)):
+            for part in ast.walk(node):
+                if isinstance(part, ast.Name):
+                    bound.add(part.id)
+                elif isinstance(part, ast.Attribute):
+                    bound.add(part.attr)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return bound

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from types import CodeType, ModuleType
 from typing import Any
 
+from ._changes import inlined, key_name, reads
 from ._probes import Probes
 
 #: A function of the project: its file and qualified name.
@@ -242,8 +243,9 @@ class Recorder:
                 if id(code) in self._spawning:
                     key = SPAWNS
                 elif self._wanted(code.co_filename):
-                    key = (code.co_filename, code.co_qualname)
-                    self.names[key] = frozenset(code.co_names)
+                    key = (code.co_filename, key_name(code.co_qualname))
+                    if not inlined(code):  # the parent's names hold a comprehension's
+                        self.names[key] = reads(code)
                 seen = known[id(code)] = (code, key)
             if seen[1] is not None:
                 keys.add(seen[1])
