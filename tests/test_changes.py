@@ -67,3 +67,25 @@ def test_comprehension_scopes_leave_the_key_as_3_12_names_it(
 )
 def test_a_compound_statement_changes_the_names_it_binds(new: str, names: set[str]) -> None:
     assert changed("", new)[1] == names
+
+
+CLASSES = """
+class A:
+    def f(self):
+        return 1
+
+
+class B:
+    x = 3
+
+    def g(self):
+        return 2
+"""
+
+
+def test_a_class_below_an_edit_is_unchanged_on_every_python() -> None:
+    # 3.13 stores each class's first line in its body's code.
+    moved = CLASSES.replace("        return 1\n", "        y = 1\n        return y\n")
+    assert changed(CLASSES, moved) == ({"A.f"}, set())
+    # A class attribute still counts, whatever line it sits on.
+    assert changed(CLASSES, moved.replace("x = 3", "x = 4")) == ({"A.f", "B"}, {"x"})
