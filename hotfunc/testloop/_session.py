@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import functools
 import logging
 import os
 import queue
@@ -212,7 +213,14 @@ def forget_fixtures(manager: Any, module: pytest.Module, stale: list[FixtureDef[
 
 
 def module_path(item: pytest.Item) -> str:
-    return os.path.realpath(str(item.path))
+    return _real(str(item.path))
+
+
+# A save looks up the module of every item for each test module it collects
+# again: thousands of realpath() calls, each a system call per path part.
+@functools.lru_cache(maxsize=4096)
+def _real(path: str) -> str:
+    return os.path.realpath(path)
 
 
 def module_reads(text: str) -> set[str]:
