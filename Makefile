@@ -63,6 +63,7 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/processes.py --json bench/processes.json
 	$(BENCH_VENV)/bin/python bench/testloop.py --json bench/testloop.json
 	$(BENCH_VENV)/bin/python bench/realsuite.py --json bench/realsuite.json
+	$(BENCH_VENV)/bin/python bench/realsuite.py --project click --json bench/realsuite-click.json
 	-$(BENCH_VENV)/bin/python bench/browser.py --json bench/browser.json
 	$(BENCH_VENV)/bin/python bench/plot.py
 
