@@ -30,6 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "keeping session- and module-scoped fixtures alive",
     )
     group.addoption("--hot-report", metavar="PATH", help=_HIDDEN)
+    group.addoption("--hot-skip", metavar="PATH", help=_HIDDEN)
     from .testloop import _loop
 
     # Read now: pytest's capture takes file descriptor 0 over before the session.
@@ -57,15 +58,33 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError("--hot runs the tests in one process; leave out -n")
         config.pluginmanager.register(_loop.Loop(config), "hotfunc-loop")
     elif config.option.hot_report:
-        config.pluginmanager.register(_Reporter(config.option.hot_report), "hotfunc-report")
+        reporter = _Reporter(config.option.hot_report, config.option.hot_skip)
+        config.pluginmanager.register(reporter, "hotfunc-report")
 
 
 class _Reporter:
-    """In a fresh process the test loop started: each test's outcome, to a file."""
+    """In a fresh process the test loop started: each test's outcome, to a file, and
+    the tests of the files it was given that the loop knows are not affected, left out."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, skip: str | None) -> None:
         self.path = path
+        self.skip = skip
         self.outcomes: dict[str, str] = {}
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        if self.skip is None:
+            return
+        import json
+
+        with open(self.skip, encoding="utf-8") as file:
+            skip = set(json.load(file))
+        kept = [i for i in items if i.nodeid not in skip]
+        if len(kept) < len(items):
+            config.hook.pytest_deselected(items=[i for i in items if i.nodeid in skip])
+            items[:] = kept
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self) -> Generator[None]:

@@ -543,6 +543,26 @@ def test_a_test_module_saved_with_a_failed_save_is_collected_again(loop_of) -> N
     )
 
 
+def test_a_failed_save_runs_the_new_and_changed_tests_of_a_saved_test_module(loop_of) -> None:
+    """The fresh process collects the saved test module; the loop's unaffected tests stay out."""
+    source = CART + "\n\ndef unused():\n    return 0\n"
+    loop = loop_of({"app/__init__.py": "", "app/cart.py": source, "tests/test_cart.py": TESTS})
+    loop.wait_runs(1)
+    changed = TESTS.replace("cart.count([1, 2]) == 2", "cart.count([1, 2, 3]) == 3")
+    loop.save("tests/test_cart.py", changed + "\n\ndef test_new():\n    assert True\n")
+    loop.save("app/cart.py", CART)  # a function removed: the engine keeps it, and says so
+    second = loop.wait_runs(2)
+    assert "the new and changed tests of 1 test file run in a fresh pytest process" in loop.output
+    assert outcomes(second) == {
+        "tests/test_cart.py::test_count": "PASSED",
+        "tests/test_cart.py::test_new": "PASSED",
+    }, loop.output
+    # The loop collected the module after the fresh run: its tests are the loop's.
+    loop.save("app/cart.py", CART.replace("return len(items)", "return len(items) + 1"))
+    third = loop.wait_runs(3)
+    assert outcomes(third)["tests/test_cart.py::test_count"] == "FAILED", loop.output
+
+
 def test_a_new_test_file_saved_with_a_failed_save_runs_in_the_fresh_process(loop_of) -> None:
     loop = loop_of({"app/__init__.py": "", "app/cart.py": CART, "tests/test_cart.py": TESTS})
     loop.wait_runs(1)

@@ -41,20 +41,34 @@ def fresh_args(loop: Loop, nodeids: Iterable[str]) -> list[str]:
     return [sys.executable, "-m", "pytest", *args, *sorted(nodeids)]
 
 
-def run_fresh(loop: Loop, nodeids: set[str], why: str, files: Iterable[str] = ()) -> None:
-    """Run ``nodeids`` (every test, when empty) and the test ``files`` the session has
-    not collected (new ones) in a fresh pytest process."""
+def run_fresh(
+    loop: Loop,
+    nodeids: set[str],
+    why: str,
+    files: Iterable[str] = (),
+    skip: Iterable[str] = (),
+) -> dict[str, str]:
+    """Run ``nodeids`` (every test, when both are empty) and the tests of the test
+    ``files``, but for those in ``skip``, in a fresh pytest process: the outcomes it
+    reported."""
     files = sorted(files)
     if not nodeids and not files:
         nodeids = {i.nodeid for i in loop.items}
-    what = tests_phrase(len(nodeids))
+    parts = [tests_phrase(len(nodeids))] if nodeids else []
     if files:
-        what += f" and {len(files)} new test file{'' if len(files) == 1 else 's'}"
+        plural = "" if len(files) == 1 else "s"
+        parts.append(f"the new and changed tests of {len(files)} test file{plural}")
+    what = " and ".join(parts)
     loop._say(f"{why}: {what} run in a fresh pytest process")
     env = {k: v for k, v in os.environ.items() if k not in ("HOTFUNC_FOLLOW", STATE)}
     with tempfile.TemporaryDirectory(prefix="hotfunc-") as folder:
         report = os.path.join(folder, "outcomes.json")
         command = [*fresh_args(loop, [*nodeids, *files]), "--hot-report", report]
+        if skip:
+            skipped = os.path.join(folder, "skip.json")
+            with open(skipped, "w", encoding="utf-8") as file:
+                json.dump(sorted(skip), file)
+            command += ["--hot-skip", skipped]
         sys.stdout.flush()
         subprocess.run(command, env=env, cwd=loop.config.invocation_params.dir, check=False)
         try:
@@ -65,6 +79,7 @@ def run_fresh(loop: Loop, nodeids: set[str], why: str, files: Iterable[str] = ()
     for nodeid in nodeids:
         loop.outcomes[nodeid] = outcomes.get(nodeid, "error")
     loop.outcomes.update(outcomes)
+    return outcomes
 
 
 def restart(loop: Loop, affected: set[str], why: str) -> None:

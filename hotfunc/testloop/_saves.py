@@ -128,29 +128,21 @@ def saved(loop: Loop, batch: list[tuple[set[str], list[ReloadEvent]]]) -> None:
     fixtures = [fd for fd, fkeys in loop.fixture_keys.items() if not fkeys.isdisjoint(keys)]
     for fixturedef in fixtures:
         affected |= users_of(loop, fixturedef)
-    # Saved test modules are collected again whatever else the batch did:
-    # their texts are taken as seen, and their new tests run with the rest.
-    added: set[str] = set()
-    for path in sorted(recollect | deleted):
-        before = {i.nodeid for i in loop.items if module_path(i) == path}
-        if path in deleted:
-            drop(loop, path)
-        else:
-            collect_again(loop, path)
-        now = {i.nodeid for i in loop.items if module_path(i) == path}
-        added |= now if path in reaching else now - before
-        for gone in before - now:
-            loop.record.forget(gone)
-            loop.outcomes.pop(gone, None)
-    # Only tests that still exist: a saved test module may have renamed some.
-    current = {i.nodeid for i in loop.items}
-    if failed:
-        # A new test file is not the loop's yet: the fresh run takes it whole.
-        rerun = (affected | added | loop._failed()) & current
-        _fresh.run_fresh(loop, rerun, "the save failed", files=new_files)
+    if unvouched and not failed:
+        # The new process collects every test module, and runs the new tests.
+        whole = {i.nodeid for i in loop.items if module_path(i) in reaching}
+        _fresh.restart(loop, affected | whole, "; ".join(unvouched))
         return
-    if unvouched:
-        _fresh.restart(loop, (affected | added) & current, "; ".join(unvouched))
+    if failed:
+        # The fresh process imports the saved test modules anyway: the loop
+        # collects them after it, not before.
+        rerun = affected | loop._failed()
+        reported = run_failed(loop, rerun, recollect | deleted, reaching, new_files)
+    added = collect_saved(loop, recollect, deleted, reaching)
+    if failed:
+        # A test the fresh run did not report (its module did not import) failed.
+        for nodeid in (rerun | added) & {i.nodeid for i in loop.items} - reported.keys():
+            loop.outcomes[nodeid] = "error"
         return
     for fixturedef in fixtures:
         finish(loop, fixturedef)
@@ -172,6 +164,40 @@ def saved(loop: Loop, batch: list[tuple[set[str], list[ReloadEvent]]]) -> None:
         loop._say(line)
         return
     loop._run(items, line)
+
+
+def run_failed(
+    loop: Loop, run: set[str], saved: set[str], reaching: set[str], new_files: set[str]
+) -> dict[str, str]:
+    """Run ``run`` in a fresh process, with the tests of the ``saved`` test modules
+    that are new, changed or reached by the save (all of a ``reaching`` module's): the
+    outcomes it reported."""
+    where = {i.nodeid: module_path(i) for i in loop.items}
+    nodeids = {n for n in run if n in where and where[n] not in saved}
+    files = {p for p in saved if os.path.exists(p)} | new_files
+    skip = {n for n, p in where.items() if p in saved and p not in reaching and n not in run}
+    return _fresh.run_fresh(loop, nodeids, "the save failed", files=files, skip=skip)
+
+
+def collect_saved(
+    loop: Loop, recollect: set[str], deleted: set[str], reaching: set[str]
+) -> set[str]:
+    """Collect the saved test modules again and drop the deleted ones: the tests added
+    (all of a ``reaching`` module's)."""
+    added: set[str] = set()
+    for path in sorted(recollect | deleted):
+        before = {i.nodeid for i in loop.items if module_path(i) == path}
+        if path in deleted:
+            drop(loop, path)
+        else:
+            collect_again(loop, path)
+        now = {i.nodeid for i in loop.items if module_path(i) == path}
+        added |= now if path in reaching else now - before
+        for gone in before - now:
+            loop.record.forget(gone)
+            loop.outcomes.pop(gone, None)
+    # Only tests that still exist: a saved test module may have renamed some.
+    return added & {i.nodeid for i in loop.items}
 
 
 def not_in_place(loop: Loop, path: str, change: _changes.Change) -> str:
