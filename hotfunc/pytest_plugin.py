@@ -24,6 +24,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "and the tests it affects run again",
     )
     group.addoption(
+        "--hot-all",
+        action="store_true",
+        help="with --hot: run every test at the start, not only those that what "
+        "changed since the last --hot session reaches, its failed tests and new ones",
+    )
+    group.addoption(
         "--hot-fresh-fixtures",
         action="store_true",
         help="with --hot: set every fixture up again on each run, instead of "

@@ -355,10 +355,10 @@ def test_a_new_session_runs_what_changed_since_the_last_one(tmp_path) -> None:
             "tests/test_cart.py::test_broken": "FAILED",  # it failed last time
             "tests/test_more.py::test_more": "PASSED",  # new
         }
-        assert any(
-            line.startswith("hotfunc: since the last session: app/cart.py changed → 3 tests")
-            for line in run
-        ), run
+        assert (
+            "hotfunc: since the last session: app/cart.py changed → 3 tests (2 affected, "
+            "1 failed last time, 1 new); 2 carried over (2 passed)"
+        ) in run, [line for line in run if line.startswith("hotfunc")]
         # A save selects from the whole record, the tests not run at start too.
         second.save("app/cart.py", listed.replace("RATE = 2", "RATE = 3"))
         assert outcomes(second.wait_runs(2)) == {
@@ -367,6 +367,53 @@ def test_a_new_session_runs_what_changed_since_the_last_one(tmp_path) -> None:
         }, second.output
     finally:
         second.stop()
+
+
+def test_a_record_made_under_another_setup_is_not_used_and_says_why(tmp_path) -> None:
+    files = {"app/__init__.py": "", "app/cart.py": CART, "tests/test_cart.py": TESTS}
+    root = project(tmp_path, {**files, "tests/conftest.py": "RATE = 2\n"})
+
+    def session(*args: str) -> list[str]:
+        loop = Loop(root, *args, cache=True)
+        try:
+            # After the first run (none, when no test is to run): the record is kept.
+            wait_for(lambda: "hotfunc: watching for saves" in loop.output, 30)
+            return list(loop.lines)
+        finally:
+            loop.stop()
+
+    def said(run: list[str]) -> str:
+        return next((line for line in run if line.startswith("hotfunc: ")), "")
+
+    session()
+    # Verbosity and which tests run do not change what a test does.
+    quiet = session("-q", "-k", "count or total or plain")
+    assert said(quiet) == (
+        "hotfunc: since the last session: nothing changed → no test to run; "
+        "3 carried over (3 passed)"
+    )
+    warned = session("-W", "error::UserWarning")
+    assert said(warned) == (
+        "hotfunc: the last session's record is not used: the options changed: "
+        "-o timeout=0 then, -o timeout=0 -W error::UserWarning now; running every test"
+    )
+    assert len(outcomes(warned)) == 3
+    write_source(root / "tests/conftest.py", "RATE = 3\n")
+    changed = session("-W", "error::UserWarning")
+    assert said(changed) == (
+        "hotfunc: the last session's record is not used: tests/conftest.py changed since; "
+        "running every test"
+    )
+    settings = (root / "pyproject.toml").read_text() + "xfail_strict = true\n"
+    write_source(root / "pyproject.toml", settings)
+    assert said(session("-W", "error::UserWarning")) == (
+        "hotfunc: the last session's record is not used: pytest's settings in pyproject.toml "
+        "changed; running every test"
+    )
+    # Asked for: every test, with the record in place.
+    everything = session("-W", "error::UserWarning", "--hot-all")
+    assert len(outcomes(everything)) == 3, everything
+    assert said(everything) == "hotfunc: watching for saves", everything
 
 
 FIXTURES = """

@@ -81,6 +81,8 @@ class Loop:
         self.notes = Notes()
         self.watcher: LoopWatcher | None = None
         self.carried: dict[str, Any] | None = None
+        # What the record this session keeps holds under, as it started.
+        self.setup = _stored.setup(config)
         self._terminal: Any = None
 
     # -- recording, as pytest runs each test
@@ -286,7 +288,11 @@ class Loop:
             wanted = set(self.carried["run"]) | self._failed()
             first = [i for i in self.items if i.nodeid in wanted or i.nodeid not in known]
             why = f"hotfunc: started afresh: {self.carried['why']} → {tests_phrase(len(first))}"
-        elif self.recorder.available and (chosen := _stored.since_last(self)) is not None:
+        elif (
+            self.recorder.available
+            and not self.config.option.hot_all
+            and (chosen := _stored.since_last(self)) is not None
+        ):
             first, why = chosen
         if why and self._terminal is not None:
             self._terminal.write_line(why, bold=True)
