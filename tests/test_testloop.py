@@ -610,6 +610,20 @@ def test_a_failed_save_runs_the_new_and_changed_tests_of_a_saved_test_module(loo
     assert outcomes(third)["tests/test_cart.py::test_count"] == "FAILED", loop.output
 
 
+def test_a_save_that_fails_again_says_why_and_selects_by_its_changes(loop_of) -> None:
+    """A removed function fails each save of its file; the rest of the file is applied."""
+    source = CART + "\n\ndef unused():\n    return 0\n"
+    loop = loop_of({"app/__init__.py": "", "app/cart.py": source, "tests/test_cart.py": TESTS})
+    loop.wait_runs(1)
+    loop.save("app/cart.py", CART)
+    loop.wait_runs(2)
+    loop.save("app/cart.py", CART.replace("return len(items)", "return len(items) + 1"))
+    third = loop.wait_runs(3)
+    assert outcomes(third) == {"tests/test_cart.py::test_count": "FAILED"}, loop.output
+    removed = [line for line in loop.output.splitlines() if "'unused' is no longer defined" in line]
+    assert len(removed) == 2, loop.output  # at each save that failed for it
+
+
 def test_a_new_test_file_saved_with_a_failed_save_runs_in_the_fresh_process(loop_of) -> None:
     loop = loop_of({"app/__init__.py": "", "app/cart.py": CART, "tests/test_cart.py": TESTS})
     loop.wait_runs(1)

@@ -43,16 +43,20 @@ def saved(loop: Loop, batch: list[tuple[set[str], list[ReloadEvent]]]) -> None:
         paths |= changed
         events += applied
     unvouched: list[str] = []
+    said: set[str] = set()
     for record in loop.notes.take():
         message = record.getMessage()
         if record.levelno >= logging.WARNING:
             loop._say(message, warn=True)
+            said.add(message)
         if any(phrase in message for phrase in UNVOUCHED):
             unvouched.append(message)
     unvouched += [e.error for e in events if e.action == "stale" and e.error]
     failed = [e for e in events if not e.ok and e.action != "stale"]
-    # A broken file's last good text stays the one to compare with.
-    broken = {os.path.realpath(e.file) for e in failed if e.file}
+    # The engine says a failure once; a save that fails again for it says why too.
+    for error in dict.fromkeys(e.error for e in failed if e.error and e.error not in said):
+        loop._say(error, warn=True)
+    failed_files = {os.path.realpath(e.file) for e in failed if e.file}
     keys: set[Key] = set()
     names: set[str] = set()
     what: list[str] = []
@@ -62,8 +66,6 @@ def saved(loop: Loop, batch: list[tuple[set[str], list[ReloadEvent]]]) -> None:
     sources_changed = False
     for path in sorted(p for p in paths if p.endswith(".py")):
         real = os.path.realpath(path)
-        if real in broken:
-            continue
         is_test_module = real in loop.modules or (
             is_test_file(loop.config, real) and os.path.basename(real) != "conftest.py"
         )
@@ -80,6 +82,8 @@ def saved(loop: Loop, batch: list[tuple[set[str], list[ReloadEvent]]]) -> None:
             continue
         except (OSError, UnicodeDecodeError):
             continue
+        if real in failed_files and not taken(real, new):
+            continue  # a file the engine did not take: its last good text stays the one
         if old is None:
             unvouched.append(f"{short(real)}: a new test file")
             new_files.add(real)
@@ -198,6 +202,16 @@ def collect_saved(
             loop.outcomes.pop(gone, None)
     # Only tests that still exist: a saved test module may have renamed some.
     return added & {i.nodeid for i in loop.items}
+
+
+def taken(path: str, text: str) -> bool:
+    """Whether the engine took ``text`` as the file's, though a part of it failed (a
+    statement that raised, a function removed): not when it kept the last good text."""
+    for source in _state.registry.sources_at(path, real=True):
+        baseline = source.baseline
+        if baseline is not None and baseline.text == text:
+            return True
+    return False
 
 
 def not_in_place(loop: Loop, path: str, change: _changes.Change) -> str:
