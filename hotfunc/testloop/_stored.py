@@ -17,11 +17,14 @@ runs every test, as does ``--hot-all``.
 
 from __future__ import annotations
 
+import configparser
+import contextlib
 import functools
 import json
 import os
 import shlex
 import sys
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -100,9 +103,6 @@ def _options(config: pytest.Config) -> list[str]:
 
 def _settings(config: pytest.Config) -> str:
     """pytest's settings in its configuration file, as text to compare."""
-    import configparser
-    import tomllib
-
     path = config.inipath
     if path is None:
         return ""
@@ -184,6 +184,7 @@ def store(loop: Loop) -> None:
         "texts": dict(loop.texts),
     }
     # Written whole or not at all: a session killed as it writes leaves the last record.
+    part: Path | None = None
     try:
         path = _path(cache)
         part = path.with_name(f"{path.name}.{os.getpid()}.part")
@@ -191,6 +192,9 @@ def store(loop: Loop) -> None:
         os.replace(part, path)
     except Exception as exc:  # a read-only tree: the next session runs every test
         loop._say(f"cannot keep the record for the next session: {exc}", warn=True)
+        if part is not None:
+            with contextlib.suppress(OSError):
+                part.unlink(missing_ok=True)
 
 
 def since_last(loop: Loop) -> tuple[list[pytest.Item], str] | None:
