@@ -36,8 +36,10 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-#: Seconds a page has to show a save, from the write.
-SHOWS_WITHIN = 1.0
+#: Seconds a page has to show a save, from the write: a deadline, not a speed
+#: (bench/browser.py measures that); a 2-core machine running a server's
+#: workers and Chromium at once can take over a second.
+SHOWS_WITHIN = 10.0
 
 pytestmark = pytest.mark.skipif(
     not os.access(CHROMIUM, os.X_OK),
